@@ -1,0 +1,100 @@
+"""The CRM Mail Add-on: application factory (config, extensions, blueprints, CLI)."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from models import User, db
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+migrate = Migrate()
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app; `overrides` (tests) win over the environment."""
+    overrides = dict(overrides or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path or str(HERE / "instance"))
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(_config_from_env(app.instance_path))
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path, "secret_key")
+    if app.config["TRUST_PROXY"]:
+        # Behind one reverse proxy: trust its X-Forwarded-For/-Proto/-Host for URLs and cookies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    db.init_app(app)
+    is_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    migrate.init_app(app, db, directory=str(HERE / "migrations"), render_as_batch=is_sqlite)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.signin"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+
+    from blueprints import auth, cli, email, errors, records, settings, setup, web
+
+    web.init_app(app)
+    errors.init_app(app)
+    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, email.bp, cli.bp):
+        app.register_blueprint(blueprint)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    # A deactivated user's open sessions end at their next request.
+    return user if user is not None and user.active else None
+
+
+def _config_from_env(instance_path: str) -> dict:
+    env = os.environ.get
+    return {
+        "SECRET_KEY": env("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": _database_url(env("DATABASE_URL"), instance_path),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", "0") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "TRUST_PROXY": env("TRUST_PROXY", "0") == "1",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,
+    }
+
+
+def _database_url(url: str | None, instance_path: str) -> str:
+    """DATABASE_URL, with plain postgres URLs sent through psycopg 3; else SQLite in instance/."""
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "crm.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(instance_path: str, name: str) -> str:
+    """A random secret generated once into instance/ (mode 0600) and read back afterwards."""
+    path = Path(instance_path) / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made earlier, or just now by another worker process
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

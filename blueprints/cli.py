@@ -1,0 +1,41 @@
+"""Command line: `flask --app app users create ...`, `flask --app app demo`."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from flask import Blueprint
+
+from crm import demo, users
+
+bp = Blueprint("cli", __name__, cli_group=None)
+
+users_cli = AppGroup("users", help="Manage users.")
+bp.cli.add_command(users_cli)
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="The user's name.")
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--admin", is_flag=True, help="Make the user an Administrator.")
+def users_create(email: str, name: str, password: str, admin: bool) -> None:
+    """Add a user."""
+    try:
+        user = users.create_user(email, name, password, admin=admin)
+    except ValueError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"Created {user.role.label} {user.name} <{user.email}>.")
+
+
+@bp.cli.command("demo")
+def demo_load() -> None:
+    """Load the demo users, Leads and Contacts into an empty database."""
+    loaded = demo.load_demo()
+    if loaded is None:
+        click.echo("The database already has users: demo data not loaded.")
+    else:
+        click.echo(f"Loaded the demo data: {len(loaded)} users, "
+                   f"{len(demo.LEADS)} Leads, {len(demo.CONTACTS)} Contacts.")
+    click.echo("Demo sign-ins (password for all: %s):" % demo.DEMO_PASSWORD)
+    for email, name, admin in demo.DEMO_USERS:
+        click.echo(f"  {email:36} {name} ({'Administrator, CEO' if admin else 'Sales rep'})")

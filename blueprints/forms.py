@@ -1,0 +1,66 @@
+"""Forms of the CRM's own pages, validated on the server."""
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
+
+from crm.users import PASSWORD_MIN_LENGTH, find_user
+
+PHONE_RE = re.compile(r"^[0-9+()./\- ]*$")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)], filters=[_strip])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    remember = BooleanField("Keep me signed in")
+
+
+class UserForm(FlaskForm):
+    """A new user (also the first administrator)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[_strip])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254),
+                                            Email(check_deliverability=False)], filters=[_strip])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=PASSWORD_MIN_LENGTH, max=200)])
+    confirm = PasswordField("Confirm password", validators=[DataRequired(), EqualTo("password", "The passwords do not match.")])
+    admin = BooleanField("Administrator")
+
+    def validate_email(self, field):
+        if find_user(field.data) is not None:
+            raise ValidationError("A user with this address already exists.")
+
+
+class RecordForm(FlaskForm):
+    """A Lead or a Contact, with the usual CRM field labels."""
+
+    first_name = StringField("First Name", validators=[Optional(), Length(max=80)], filters=[_strip])
+    last_name = StringField("Last Name", validators=[DataRequired(), Length(max=80)], filters=[_strip])
+    company = StringField("Company", validators=[Length(max=120)], filters=[_strip])
+    email = EmailField("Email", validators=[Optional(), Length(max=254), Email(check_deliverability=False)],
+                       filters=[_strip])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40),
+                                             Regexp(PHONE_RE, message="Use digits, spaces and + ( ) - . / only.")],
+                        filters=[_strip])
+    owner_id = SelectField("Owner", coerce=int, validators=[DataRequired(message="Choose an owner.")])
+
+
+    def __init__(self, *args, owners=(), require_company: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner_id.choices = [(u.id, u.name) for u in owners]
+        self.require_company = require_company
+
+    def validate_company(self, field):
+        # A Lead is a company's person before there is a deal: CRMs ask for the company.
+        if self.require_company and not field.data:
+            raise ValidationError("A Lead needs a Company.")
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a CSRF token for buttons that post (delete, convert, toggles)."""

@@ -1,0 +1,116 @@
+"""Leads and Contacts: list with active search, detail, new, edit, delete, convert."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints.forms import ConfirmForm, RecordForm
+from blueprints.web import is_htmx, redirect_to, render
+from crm import records, users
+from crm.org import mail_addon_enabled
+from models import RecordKind
+
+bp = Blueprint("records", __name__)
+
+KINDS = {"leads": RecordKind.LEAD, "contacts": RecordKind.CONTACT}
+LABELS = {RecordKind.LEAD: ("Lead", "Leads"), RecordKind.CONTACT: ("Contact", "Contacts")}
+KIND_PATH = "<any(leads,contacts):kind>"
+
+
+def get_record_or_404(kind: str, record_id: int):
+    """The record of this kind, or a 404."""
+    record = records.get(KINDS[kind], record_id)
+    if record is None:
+        abort(404)
+    return record
+
+
+def _context(kind: str, **extra) -> dict:
+    singular, plural = LABELS[KINDS[kind]]
+    return {"kind": kind, "singular": singular, "plural": plural, **extra}
+
+
+@bp.route("/")
+@login_required
+def home():
+    """The start page: the Leads list."""
+    return redirect(url_for("records.record_list", kind="leads"))
+
+
+@bp.route(f"/{KIND_PATH}/")
+@login_required
+def record_list(kind: str):
+    """The list, searched by name, email or company; htmx gets only the table."""
+    q = request.args.get("q", "")
+    page = records.search(KINDS[kind], q, request.args.get("page", 1, type=int))
+    return render("records/list.html", "record_list", **_context(kind, q=q, page=page, form=ConfirmForm()))
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>")
+@login_required
+def record_detail(kind: str, record_id: int):
+    """One record with its Emails related list."""
+    record = get_record_or_404(kind, record_id)
+    converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
+    return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
+                                                    addon_on=mail_addon_enabled(), form=ConfirmForm()))
+
+
+@bp.route(f"/{KIND_PATH}/new", methods=["GET", "POST"])
+@login_required
+def record_new(kind: str):
+    """A new Lead or Contact."""
+    return _edit(kind, records.new(KINDS[kind]))
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/edit", methods=["GET", "POST"])
+@login_required
+def record_edit(kind: str, record_id: int):
+    """Edit a Lead or Contact."""
+    return _edit(kind, get_record_or_404(kind, record_id))
+
+
+def _edit(kind: str, record):
+    form = RecordForm(obj=record if record.id else None, owners=users.active_users(),
+                      require_company=KINDS[kind] is RecordKind.LEAD)
+    if record.id is None and request.method == "GET":
+        form.owner_id.data = current_user.id
+    if form.validate_on_submit():
+        is_new = record.id is None
+        records.save(record, form.data)
+        flash(f"{LABELS[KINDS[kind]][0]} {'created' if is_new else 'saved'}: {record.full_name}.", "success")
+        return redirect_to(url_for("records.record_detail", kind=kind, record_id=record.id))
+    status = 422 if form.is_submitted() else 200
+    return render("records/form.html", "record_form", status=status, **_context(kind, form=form, record=record))
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/delete", methods=["GET", "POST"])
+@login_required
+def record_delete(kind: str, record_id: int):
+    """GET asks for confirmation (without JavaScript); POST deletes."""
+    record = get_record_or_404(kind, record_id)
+    form = ConfirmForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return render("records/delete.html", **_context(kind, record=record, form=form))
+    name = record.full_name
+    records.delete(record)
+    if is_htmx():
+        return "", 200  # the row removes itself (htmx does not swap a 204)
+    flash(f"Deleted {name}.", "success")
+    return redirect(url_for("records.record_list", kind=kind), 303)
+
+
+@bp.route("/leads/<int:record_id>/convert", methods=["POST"])
+@login_required
+def lead_convert(record_id: int):
+    """Convert a Lead into a Contact."""
+    lead = get_record_or_404("leads", record_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        contact = records.convert(lead)
+    except ValueError as e:
+        flash(str(e), "error")
+        return redirect(url_for("records.record_detail", kind="leads", record_id=lead.id), 303)
+    flash(f"{lead.full_name} is now a Contact.", "success")
+    return redirect(url_for("records.record_detail", kind="contacts", record_id=contact.id), 303)

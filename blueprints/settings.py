@@ -1,0 +1,43 @@
+"""Settings: each user's own (their password; Mail: Mail Accounts and Send Mail As)."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.security import check_password_hash
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from blueprints.web import mail_addon_required, redirect_to, render
+from crm import users
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=users.PASSWORD_MIN_LENGTH, max=200)])
+    confirm = PasswordField("Confirm new password", validators=[DataRequired(), EqualTo("password", "The passwords do not match.")])
+
+    def validate_current(self, field):
+        if not check_password_hash(current_user.password_hash, field.data):
+            raise ValidationError("This is not your current password.")
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def index():
+    """My settings: change my password; links to the Mail settings."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        users.set_password(current_user, form.password.data)
+        flash("Your password has been changed.", "success")
+        return redirect_to(url_for("settings.index"))
+    return render("settings/index.html", "password_form", status=422 if form.is_submitted() else 200, form=form)
+
+
+@bp.route("/mail/accounts")
+@mail_addon_required
+def mail_accounts():
+    """Settings > Mail > Mail Accounts."""
+    return render("settings/mail_accounts.html")

@@ -1,0 +1,90 @@
+"""What every blueprint shares: page-or-fragment rendering, access decorators, headers."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+
+from crm import users
+from crm.org import ADDON_DISABLED_MESSAGE, mail_addon_enabled
+
+# Our pages load only our own scripts and styles; mail HTML gets a stricter policy of its own.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def is_htmx() -> bool:
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context):
+    """The whole page, or for an htmx request only `block` of it: they cannot drift apart."""
+    if block and is_htmx():
+        return render_block(template, block, **context), status
+    return render_template(template, **context), status
+
+
+def redirect_to(url: str):
+    """After a successful POST: 303 to a GET, or for htmx a full navigation to it."""
+    if is_htmx():
+        return "", 200, {"HX-Redirect": url}
+    return redirect(url, 303)
+
+
+def admin_required(view):
+    """Administrators only; others get the 403 page."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403, "Only an administrator can open this page.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def mail_addon_required(view):
+    """Mail pages and endpoints: 403 with the explanation while the add-on is disabled."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not mail_addon_enabled():
+            abort(403, ADDON_DISABLED_MESSAGE)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def init_app(app: Flask) -> None:
+    seen_users = False  # once there is a user there always is one: stop asking the database
+
+    @app.before_request
+    def first_run():
+        # With no users yet, the only page is "Create the administrator".
+        nonlocal seen_users
+        if seen_users or request.endpoint in ("static", "auth.setup_admin") or request.endpoint is None:
+            return None
+        if users.count_users() == 0:
+            return redirect(url_for("auth.setup_admin"))
+        seen_users = True
+        return None
+
+    @app.after_request
+    def headers(response):
+        response.vary.add("HX-Request")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+    @app.context_processor
+    def globals_():
+        return {"addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False)}
