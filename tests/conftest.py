@@ -208,3 +208,10 @@ def live_server(tmp_path):
         yield server
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def page(page):
+    # Fail in seconds, not Playwright's default 30: every page here is local.
+    page.set_default_timeout(5000)
+    return page
