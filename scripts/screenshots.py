@@ -1,0 +1,69 @@
+"""Screenshots of the main pages with the demo data, for the README and for looking at changes.
+
+Run: .venv/bin/python scripts/screenshots.py [OUTDIR]   (default docs/screenshots)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from app import create_app  # noqa: E402
+from crm.demo import DEMO_PASSWORD, DEMO_USERS, load_demo  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PAGES = [
+    ("leads", "/leads/"),
+    ("lead-detail", "/leads/1"),
+    ("lead-new-errors", "/leads/new"),
+    ("contacts-search", "/contacts/?q=crescent"),
+    ("setup", "/setup/"),
+    ("setup-users", "/setup/users"),
+    ("setup-mail-addon", "/setup/addons/mail"),
+    ("settings", "/settings/"),
+    ("email", "/email/"),
+]
+
+
+def main(outdir: str) -> None:
+    from flask_migrate import upgrade
+
+    os.makedirs(outdir, exist_ok=True)
+    instance = tempfile.mkdtemp(prefix="crm-shots-")
+    app = create_app({"INSTANCE_PATH": instance, "MAIL_ALLOW_LOCAL_SERVERS": True})
+    with app.app_context():
+        upgrade()
+        load_demo()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(base + "/signin")
+        page.screenshot(path=f"{outdir}/signin.png")
+        page.fill("#email", DEMO_USERS[0][0])
+        page.fill("#password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        for name, path in PAGES:
+            page.goto(base + path)
+            if name == "lead-new-errors":
+                page.fill("#email", "not an address")
+                page.click("#record-form button[type=submit]")
+                page.wait_for_selector(".field-error")
+            page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
+        browser.close()
+    server.shutdown()
+    print(f"Screenshots in {outdir}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
