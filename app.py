@@ -12,6 +12,8 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mail.context import MailContext
+from mail.secrets import SecretBox, load_or_create_key
 from models import User, db
 
 csrf = CSRFProtect()
@@ -43,11 +45,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
-    from blueprints import auth, cli, email, errors, records, settings, setup, web
+    key = load_or_create_key(app.config["MAIL_SECRET_KEY"], app.instance_path)
+    app.extensions["mail"] = MailContext(
+        box=SecretBox(key), allow_local=bool(app.config["MAIL_ALLOW_LOCAL_SERVERS"]),
+        cafile=app.config["MAIL_TLS_CA_FILE"], timeout_s=app.config["MAIL_TIMEOUT_S"])
+
+    from blueprints import auth, cli, email, errors, mail_settings, records, send_as, settings, setup, web
 
     web.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, email.bp, cli.bp):
+    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, email.bp, cli.bp):
         app.register_blueprint(blueprint)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -74,6 +81,10 @@ def _config_from_env(instance_path: str) -> dict:
         "TRUST_PROXY": env("TRUST_PROXY", "0") == "1",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,
+        "MAIL_SECRET_KEY": env("MAIL_SECRET_KEY"),
+        "MAIL_ALLOW_LOCAL_SERVERS": env("MAIL_ALLOW_LOCAL_SERVERS", "0") == "1",
+        "MAIL_TLS_CA_FILE": env("MAIL_TLS_CA_FILE") or None,
+        "MAIL_TIMEOUT_S": float(env("MAIL_TIMEOUT_S", "10")),
     }
 
 

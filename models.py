@@ -8,7 +8,7 @@ from typing import Optional
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Boolean, event, DateTime, Enum, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -120,6 +120,17 @@ class OrgSettings(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     mail_addon_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Outbound guard: hosts, addresses or networks (one per line) mail servers may be on besides
+    # public addresses on mail ports (self-hosted mail on a private network).
+    allowed_mail_hosts: Mapped[str] = mapped_column(Text, default="")
+    # The organisation's own mail domain: its users are offered their mailbox directly.
+    hosted_domain: Mapped[str] = mapped_column(String(253), default="")
+    hosted_pop_host: Mapped[str] = mapped_column(String(253), default="")
+    hosted_pop_port: Mapped[int] = mapped_column(Integer, default=995)
+    hosted_pop_security: Mapped[str] = mapped_column(String(16), default="ssl")
+    hosted_smtp_host: Mapped[str] = mapped_column(String(253), default="")
+    hosted_smtp_port: Mapped[int] = mapped_column(Integer, default=587)
+    hosted_smtp_security: Mapped[str] = mapped_column(String(16), default="starttls")
 
 
 class RecordKind(str, enum.Enum):
@@ -172,3 +183,73 @@ class Lead(Record):
 
 class Contact(Record):
     __mapper_args__ = {"polymorphic_identity": RecordKind.CONTACT}
+
+
+class Security(str, enum.Enum):
+    SSL = "ssl"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+    @property
+    def label(self) -> str:
+        return {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None"}[self.value]
+
+
+class AccountState(str, enum.Enum):
+    READY = "ready"  # signed in at its last check
+    AUTH_ERROR = "auth_error"  # the server refused the password: nothing is fetched until it changes
+    ERROR = "error"  # anything else (server down, timeout): retried by itself
+
+
+def _enum(cls):
+    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class MailAccount(db.Model):
+    """A user's POP3 account. The password is stored encrypted (mail.secrets), never in clear."""
+
+    __tablename__ = "mail_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "host", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[Security] = mapped_column(_enum(Security))
+    username: Mapped[str] = mapped_column(String(254))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+    leave_on_server: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[AccountState] = mapped_column(_enum(AccountState), default=AccountState.READY)
+    uidl_supported: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_checked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class SendAs(db.Model):
+    """An outgoing ("Send Mail As") SMTP identity; usable once its address is verified."""
+
+    __tablename__ = "send_as"
+    __table_args__ = (UniqueConstraint("user_id", "from_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    from_name: Mapped[str] = mapped_column(String(120))
+    from_address: Mapped[str] = mapped_column(String(254))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[Security] = mapped_column(_enum(Security))
+    username: Mapped[str] = mapped_column(String(254))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The ownership code mailed to from_address: only its hash is kept, for a limited time.
+    code_hash: Mapped[str] = mapped_column(String(256), default="")
+    code_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,6 +5,7 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
 
 from crm.users import PASSWORD_MIN_LENGTH, find_user
@@ -53,7 +54,7 @@ class RecordForm(FlaskForm):
 
     def __init__(self, *args, owners=(), require_company: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.owner_id.choices = [(u.id, u.name) for u in owners]
+        self.owner_id.choices = [SelectChoice(u.id, u.name) for u in owners]
         self.require_company = require_company
 
     def validate_company(self, field):

@@ -8,7 +8,7 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from blueprints.web import mail_addon_required, redirect_to, render
+from blueprints.web import redirect_to, render
 from crm import users
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -35,9 +35,3 @@ def index():
         return redirect_to(url_for("settings.index"))
     return render("settings/index.html", "password_form", status=422 if form.is_submitted() else 200, form=form)
 
-
-@bp.route("/mail/accounts")
-@mail_addon_required
-def mail_accounts():
-    """Settings > Mail > Mail Accounts."""
-    return render("settings/mail_accounts.html")

@@ -7,7 +7,9 @@ from flask_login import current_user
 from blueprints.forms import ConfirmForm, UserForm
 from blueprints.web import admin_required, redirect_to, render
 from crm import users
-from crm.org import mail_addon_enabled, set_mail_addon_enabled
+from blueprints.mail_forms import MailAddonAdminForm
+from crm.org import mail_addon_enabled, org_settings, set_mail_addon_enabled
+from mail.guard import validate_allowed_entry
 from models import User, db
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
@@ -58,4 +60,29 @@ def mail_addon():
         set_mail_addon_enabled(enable)
         flash("The Mail Add-on is enabled." if enable else "The Mail Add-on is disabled.", "success")
         return redirect(url_for("setup.mail_addon"), 303)
-    return render("setup/mail_addon.html", form=form, addon_on=mail_addon_enabled())
+    return render("setup/mail_addon.html", form=form, addon_on=mail_addon_enabled(),
+                  settings_form=MailAddonAdminForm(obj=org_settings()))
+
+
+@bp.route("/addons/mail/settings", methods=["POST"])
+@admin_required
+def mail_addon_settings():
+    """The outbound guard's allowed servers and the organisation's hosted mail domain."""
+    form = MailAddonAdminForm()
+    entries = []
+    if form.validate():
+        try:
+            entries = [validate_allowed_entry(e) for e in form.allowed_mail_hosts.data.replace(",", "\n").splitlines()
+                       if e.strip()]
+        except ValueError as e:
+            form.allowed_mail_hosts.errors.append(str(e))
+    if form.errors:
+        return render("setup/mail_addon.html", "settings_form", status=422, form=ConfirmForm(),
+                      addon_on=mail_addon_enabled(), settings_form=form)
+    org = org_settings()
+    form.populate_obj(org)
+    org.allowed_mail_hosts = "\n".join(entries)
+    org.hosted_domain = org.hosted_domain.lower()
+    db.session.commit()
+    flash("Mail Add-on settings saved.", "success")
+    return redirect_to(url_for("setup.mail_addon"))

@@ -87,4 +87,5 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def globals_():
-        return {"addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False)}
+        return {"addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False),
+                "htmx_request": is_htmx}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -18,10 +19,7 @@ from app import create_app
 from crm import users
 from models import db
 from tests.pg import PostgresCluster
-try:
-    from tests.servers import *  # noqa: F401,F403  (Dovecot and SMTP fixtures)
-except ImportError:  # TEMPORARY-WHILE-HELPER-WRITES-IT
-    pass
+from tests.servers import *  # noqa: F401,F403  (Dovecot and SMTP fixtures)
 
 BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct horse battery"
@@ -39,7 +37,8 @@ def pg_cluster():
 def _migrate(url: str, instance_path: str) -> None:
     from flask_migrate import upgrade
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance_path})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance_path,
+                      "MAIL_SECRET_KEY": "test mail secret key"})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -72,6 +71,7 @@ def make_app(database_url: str, instance_path: str, **overrides):
         "INSTANCE_PATH": instance_path,
         "WTF_CSRF_ENABLED": False,  # tests of CSRF itself turn it back on
         "MAIL_ALLOW_LOCAL_SERVERS": True,
+        "MAIL_SECRET_KEY": "test mail secret key",
     }
     config.update(overrides)
     return create_app(config)
@@ -215,3 +215,36 @@ def page(page):
     # Fail in seconds, not Playwright's default 30: every page here is local.
     page.set_default_timeout(5000)
     return page
+
+
+# --- Mail --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mail_cafile(dovecot, smtp_server, tmp_path_factory):
+    """One CA bundle that trusts the test Dovecot's and the test SMTP server's certificates."""
+    path = tmp_path_factory.mktemp("ca") / "bundle.pem"
+    path.write_text(Path(dovecot.cafile).read_text() + Path(smtp_server.cafile).read_text())
+    return str(path)
+
+
+@pytest.fixture
+def mail_app(app_factory, mail_cafile):
+    """The app with the Mail Add-on enabled, trusting the test servers' certificates."""
+    from crm.org import set_mail_addon_enabled
+
+    app = app_factory(MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        set_mail_addon_enabled(True)
+        yield app
+
+
+@pytest.fixture
+def rep(mail_app):
+    """A signed-in sales rep (standard user) and their test client: (user, client)."""
+    users.create_user("admin@example.com", "Ada Admin", PASSWORD, admin=True)
+    user = users.create_user("rep@example.com", "Rita Rep", PASSWORD)
+    client = mail_app.test_client()
+    client.post("/signin", data={"email": user.email, "password": PASSWORD})
+    return user, client

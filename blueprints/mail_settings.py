@@ -1,0 +1,163 @@
+"""Settings > Mail: Mail Accounts (POP3) and Send Mail As (SMTP), each user's own."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask_login import current_user
+
+from blueprints.forms import ConfirmForm
+from blueprints.mail_forms import DELETE, HostedAccountForm, PasswordChangeForm, Pop3AccountForm
+from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
+from crm.org import org_settings
+from mail import accounts, providers
+from mail.accounts import AccountInput
+
+bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
+ACCOUNT_FORM = "mail_settings/account_new.html"
+
+
+def mail_context():
+    return current_app.extensions["mail"]
+
+
+def get_account_or_404(account_id: int):
+    """The signed-in user's own account; anyone else's is a 404, as if it did not exist."""
+    return accounts.get_account(current_user, account_id) or abort(404)
+
+
+def hosted_offer():
+    """The organisation's own mailbox for this user, if the hosted domain covers their address."""
+    org = org_settings()
+    domain = org.hosted_domain.lower()
+    if not domain or not current_user.email.endswith("@" + domain):
+        return None
+    if any(a.email == current_user.email for a in accounts.user_accounts(current_user)):
+        return None
+    return org
+
+
+@bp.route("/accounts")
+@mail_addon_required
+def account_list():
+    """Settings > Mail > Mail Accounts: the user's POP3 accounts and their state."""
+    return render("mail_settings/accounts.html", "account_list", accounts=accounts.user_accounts(current_user),
+                  confirm=ConfirmForm())
+
+
+def _input(form: Pop3AccountForm) -> AccountInput:
+    return AccountInput(name=form.name.data, email=form.email.data, host=form.host.data, port=form.port.data,
+                        security=form.security.data, username=form.username.data, password=form.password.data,
+                        leave_on_server=form.leave.data != DELETE)
+
+
+def _account_form(form, report=None, status=200):
+    provider = providers.lookup(form.email.data or "")
+    return render(ACCOUNT_FORM, "account_form", status=status, form=form, report=report, provider=provider,
+                  hosted=hosted_offer(), hosted_form=HostedAccountForm(prefix="hosted"))
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+@mail_addon_required
+def account_new():
+    """Add POP3 Account; Create Account tests the settings first and saves only if sign-in worked."""
+    form = Pop3AccountForm()
+    if request.method == "GET":
+        return _account_form(form)
+    if not form.validate():
+        return _account_form(form, status=422)
+    if accounts.duplicate_exists(current_user, form.host.data, form.username.data):
+        form.username.errors.append("You already have an account with this username on this server.")
+        return _account_form(form, status=422)
+    if (provider := providers.lookup(form.email.data)) and provider.blocked:
+        form.email.errors.append(provider.note)
+        return _account_form(form, status=422)
+    account, report = accounts.create(mail_context(), current_user, _input(form))
+    if account is None:
+        return _account_form(form, report, status=422)
+    flash(f"Created the account {account.name}." + (f" {report.warning}" if report.warning else ""), "success")
+    return redirect_to(url_for("mail_settings.account_list"))
+
+
+@bp.route("/accounts/form", methods=["POST"])
+@mail_addon_required
+def account_form_refresh():
+    """The form again with what it fills by itself (provider settings, usual port, Gmail's note)."""
+    form = Pop3AccountForm()
+    form.fill_defaults(providers.lookup(form.email.data or ""), apply_gmail=request.form.get("apply") == "gmail")
+    return _account_form(form)
+
+
+@bp.route("/accounts/test", methods=["POST"])
+@mail_addon_required
+def account_test():
+    """Test Account: a real POP3 session, reported step by step in the form; nothing is saved."""
+    form = Pop3AccountForm()
+    if not form.validate():
+        return _account_form(form, status=422)
+    return _account_form(form, accounts.test(mail_context(), _input(form)))
+
+
+@bp.route("/accounts/hosted", methods=["POST"])
+@mail_addon_required
+def account_hosted():
+    """The organisation's own mailbox: the user types only the password."""
+    org = hosted_offer() or abort(404)
+    hosted_form = HostedAccountForm(prefix="hosted")
+    form = Pop3AccountForm(formdata=None, data={
+        "name": org.hosted_domain, "email": current_user.email, "host": org.hosted_pop_host,
+        "port": org.hosted_pop_port, "security": org.hosted_pop_security, "username": current_user.email})
+    if not hosted_form.validate():
+        return render(ACCOUNT_FORM, "account_form", status=422, form=form, report=None, provider=None,
+                      hosted=org, hosted_form=hosted_form)
+    data = _input(form)
+    data.password = hosted_form.password.data
+    account, report = accounts.create(mail_context(), current_user, data)
+    if account is None:
+        hosted_form.password.errors.append(str(report.error))
+        return render(ACCOUNT_FORM, "account_form", status=422, form=form, report=None, provider=None,
+                      hosted=org, hosted_form=hosted_form)
+    flash(f"Created the account {account.name}.", "success")
+    return redirect_to(url_for("mail_settings.account_list"))
+
+
+@bp.route("/accounts/<int:account_id>/password", methods=["GET", "POST"])
+@mail_addon_required
+def account_password(account_id: int):
+    """Change the incoming password: the new one is tested before it replaces the old one."""
+    account = get_account_or_404(account_id)
+    form = PasswordChangeForm()
+    report = None
+    if form.validate_on_submit():
+        report = accounts.change_password(mail_context(), account, form.password.data)
+        if report.ok:
+            flash(f"The password of {account.name} has been changed.", "success")
+            return redirect_to(url_for("mail_settings.account_list"))
+    status = 422 if form.is_submitted() else 200
+    return render("mail_settings/password.html", "password_form", status=status, form=form, report=report,
+                  heading="Change the incoming password", cancel_url=url_for("mail_settings.account_list"),
+                  subject=f"{account.name}: {account.username} on {account.host}:{account.port}")
+
+
+@bp.route("/accounts/<int:account_id>/default", methods=["POST"])
+@mail_addon_required
+def account_default(account_id: int):
+    """Set as default."""
+    account = get_account_or_404(account_id)
+    accounts.set_default(account)
+    return _after_list_change(f"{account.name} is now your default account.")
+
+
+@bp.route("/accounts/<int:account_id>/delete", methods=["POST"])
+@mail_addon_required
+def account_delete(account_id: int):
+    """Delete an account (asked first); mail already fetched from it stays."""
+    account = get_account_or_404(account_id)
+    name = account.name
+    accounts.delete(account)
+    return _after_list_change(f"Deleted the account {name}. Mail already fetched from it stays.")
+
+
+def _after_list_change(message: str):
+    flash(message, "success")
+    if is_htmx():
+        return account_list()
+    return redirect_to(url_for("mail_settings.account_list"))

@@ -1,0 +1,159 @@
+"""Settings > Mail > Send Mail As: outgoing identities, tested, verified by a mailed code."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask_login import current_user
+
+from blueprints.forms import ConfirmForm
+from blueprints.mail_forms import PasswordChangeForm, SendAsForm, VerifyForm
+from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
+from mail import identities, providers
+from mail.errors import MailError
+from mail.identities import IdentityInput
+
+bp = Blueprint("send_as", __name__, url_prefix="/settings/mail/send-as")
+FORM = "mail_settings/send_as_new.html"
+
+
+def mail_context():
+    return current_app.extensions["mail"]
+
+
+def get_identity_or_404(identity_id: int):
+    """The signed-in user's own identity; anyone else's is a 404, as if it did not exist."""
+    return identities.get_identity(current_user, identity_id) or abort(404)
+
+
+@bp.route("/")
+@mail_addon_required
+def identity_list():
+    """The user's outgoing identities and whether each is verified."""
+    return render("mail_settings/send_as.html", "identity_list", identities=identities.user_identities(current_user),
+                  confirm=ConfirmForm())
+
+
+def _form(form, report=None, status=200):
+    incoming = identities.incoming_account_for(current_user, form.from_address.data or "")
+    return render(FORM, "identity_form", status=status, form=form, report=report, incoming=incoming)
+
+
+def _input(form: SendAsForm) -> IdentityInput | None:
+    """The form's identity; with "use the incoming account", that account's username and password.
+
+    None (and an error on the field) when there is no incoming account of that address.
+    """
+    data = IdentityInput(from_name=form.from_name.data, from_address=form.from_address.data, host=form.host.data,
+                         port=form.port.data, security=form.security.data, username=form.username.data or "",
+                         password=form.password.data or "")
+    if form.use_incoming.data:
+        account = identities.incoming_account_for(current_user, form.from_address.data)
+        if account is None:
+            form.use_incoming.errors.append("You have no POP3 account with this address.")
+            return None
+        data.username = account.username
+        data.password = mail_context().box.decrypt(account.password_encrypted)
+    return data
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@mail_addon_required
+def identity_new():
+    """Add an identity: tested first, then kept unverified while a code is mailed to it."""
+    form = SendAsForm()
+    if request.method == "GET":
+        return _form(form)
+    if not form.validate() or (data := _input(form)) is None:
+        return _form(form, status=422)
+    identity, report = identities.create(mail_context(), current_user, data)
+    if identity is None:
+        return _form(form, report, status=422)
+    try:
+        identities.send_code(mail_context(), identity)
+    except MailError as e:
+        flash(f"Saved, but the verification code could not be sent: {e}", "error")
+    else:
+        flash(f"We sent a code to {identity.from_address}. Enter it to start sending from this address.", "success")
+    return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
+
+
+@bp.route("/form", methods=["POST"])
+@mail_addon_required
+def identity_form_refresh():
+    """The form again with what it fills in by itself (provider settings, usual port)."""
+    form = SendAsForm()
+    form.fill_defaults(providers.lookup(form.from_address.data or ""))
+    return _form(form)
+
+
+@bp.route("/test", methods=["POST"])
+@mail_addon_required
+def identity_test():
+    """Test: connect, EHLO, secure, sign in; nothing is saved."""
+    form = SendAsForm()
+    if not form.validate() or (data := _input(form)) is None:
+        return _form(form, status=422)
+    return _form(form, identities.test(mail_context(), data))
+
+
+@bp.route("/<int:identity_id>/verify", methods=["GET", "POST"])
+@mail_addon_required
+def identity_verify(identity_id: int):
+    """Type back the code mailed to the address, proving it is the user's."""
+    identity = get_identity_or_404(identity_id)
+    form = VerifyForm()
+    if form.validate_on_submit():
+        try:
+            identities.verify(identity, form.code.data)
+        except identities.VerifyError as e:
+            form.code.errors.append(str(e))
+        else:
+            flash(f"{identity.from_address} is verified: you can send from it.", "success")
+            return redirect_to(url_for("send_as.identity_list"))
+    status = 422 if form.is_submitted() else 200
+    return render("mail_settings/send_as_verify.html", "verify_form", status=status, form=form, identity=identity,
+                  confirm=ConfirmForm())
+
+
+@bp.route("/<int:identity_id>/code", methods=["POST"])
+@mail_addon_required
+def identity_code_send(identity_id: int):
+    """Send a new code."""
+    identity = get_identity_or_404(identity_id)
+    try:
+        identities.send_code(mail_context(), identity)
+    except MailError as e:
+        flash(f"The code could not be sent: {e}", "error")
+    else:
+        flash(f"We sent a new code to {identity.from_address}.", "success")
+    return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
+
+
+@bp.route("/<int:identity_id>/password", methods=["GET", "POST"])
+@mail_addon_required
+def identity_password(identity_id: int):
+    """Change the outgoing password: tested before it is kept."""
+    identity = get_identity_or_404(identity_id)
+    form = PasswordChangeForm()
+    report = None
+    if form.validate_on_submit():
+        report = identities.change_password(mail_context(), identity, form.password.data)
+        if report.ok:
+            flash(f"The outgoing password of {identity.from_address} has been changed.", "success")
+            return redirect_to(url_for("send_as.identity_list"))
+    status = 422 if form.is_submitted() else 200
+    return render("mail_settings/password.html", "password_form", status=status, form=form, report=report,
+                  heading="Change the outgoing password", cancel_url=url_for("send_as.identity_list"),
+                  subject=f"{identity.from_address}: {identity.username} on {identity.host}:{identity.port}")
+
+
+@bp.route("/<int:identity_id>/delete", methods=["POST"])
+@mail_addon_required
+def identity_delete(identity_id: int):
+    """Delete an identity (asked first)."""
+    identity = get_identity_or_404(identity_id)
+    address = identity.from_address
+    identities.delete(identity)
+    flash(f"Deleted the Send Mail As address {address}.", "success")
+    if is_htmx():
+        return identity_list()
+    return redirect_to(url_for("send_as.identity_list"))

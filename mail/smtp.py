@@ -1,0 +1,222 @@
+"""SMTP for sending identities: test the settings step by step, and send one message.
+
+Connections go through mail.guard like POP3 ones, and failures become MailError.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from mail import errors, guard
+from mail.errors import MailError
+from mail.errors import Step, TestReport
+from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
+from mail.pop3 import SECURITY_CHOICES, Progress
+
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+TIMEOUT_S = 10
+# smtplib would call socket.getfqdn(), which can stall on reverse DNS; submission servers
+# accept the plain machine name.
+EHLO_NAME = socket.gethostname() or "localhost"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    timeout_s: float = TIMEOUT_S
+    cafile: str | None = None  # extra CA bundle, trusted on top of the system store
+
+
+class _Smtp(smtplib.SMTP):
+    def __init__(self, settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> None:
+        self._policy = policy
+        self._progress = progress
+        super().__init__(local_hostname=EHLO_NAME, timeout=settings.timeout_s)
+        self._host = guard.normalize_host(settings.host)  # smtplib sets it only in __init__(host)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return guard.connect(host, port, self._policy, timeout)
+
+
+class _SmtpSSL(smtplib.SMTP_SSL):
+    def __init__(self, settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> None:
+        self._policy = policy
+        self._progress = progress
+        super().__init__(local_hostname=EHLO_NAME, timeout=settings.timeout_s,
+                         context=tls_context(settings.cafile))
+        self._host = guard.normalize_host(settings.host)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = guard.connect(host, port, self._policy, timeout)
+        self._progress("Connected", peer(sock, port))
+        return wrap_tls(self.context, sock, self._host)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _to_mail_error(exc: BaseException, settings: SmtpSettings) -> MailError:
+    """Map an smtplib, socket or TLS exception to a MailError; anything else is re-raised."""
+    password = settings.password
+    if isinstance(exc, MailError):
+        return exc
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return errors.auth(f"{exc.smtp_code} {_text(exc.smtp_error)}", password)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        # smtplib turns a timeout while reading a reply into "Connection unexpectedly closed".
+        cause = exc.__context__
+        if isinstance(cause, OSError):
+            return errors.from_os_error(cause, settings.host, settings.port, settings.timeout_s)
+        return errors.closed()
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(f"{rcpt} ({code} {_text(msg)})"
+                            for rcpt, (code, msg) in exc.recipients.items())
+        text = f"The server refused the recipients: {errors.redact(refused, password)}"
+        return MailError("protocol", errors.sentence(text))
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        reply = errors.redact(f"{exc.smtp_code} {_text(exc.smtp_error)}", password)
+        text = f"The server refused the sender {exc.sender}: {reply}"
+        return MailError("protocol", errors.sentence(text))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return errors.protocol(f"{exc.smtp_code} {_text(exc.smtp_error)}", password)
+    if isinstance(exc, smtplib.SMTPException):
+        return errors.protocol(str(exc), password)
+    if isinstance(exc, OSError):
+        return errors.from_os_error(exc, settings.host, settings.port, settings.timeout_s)
+    raise exc
+
+
+def _open(settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> smtplib.SMTP:
+    """Connect, greet, secure and sign in (if a username is set). Raises MailError."""
+    if settings.security not in SECURITY_CHOICES:
+        raise ValueError(f"security must be one of {SECURITY_CHOICES}")
+    host = guard.normalize_host(settings.host)
+    client = (_SmtpSSL if settings.security == "ssl" else _Smtp)(settings, policy, progress)
+    try:
+        code, reply = client.connect(host, settings.port)
+        if code == -1:  # smtplib's code for a greeting it could not parse
+            raise MailError("protocol", f"The server on port {settings.port} did not answer "
+                                        "like a mail (SMTP) server.")
+        if code != 220:
+            raise errors.protocol(f"{code} {_text(reply)}", settings.password)
+        if settings.security == "ssl":
+            progress("TLS established", describe_tls(client.sock, host))
+        else:
+            progress("Connected", peer(client.sock, settings.port))
+        client.ehlo_or_helo_if_needed()
+        progress("EHLO", (_text(client.ehlo_resp or client.helo_resp or b"").splitlines() or [""])[0])
+        if settings.security == "starttls":
+            if not client.has_extn("starttls"):
+                raise MailError("tls", f"The server does not offer STARTTLS on port {settings.port}; "
+                                       "choose SSL/TLS or no encryption.")
+            client.starttls(context=tls_context(settings.cafile))
+            progress("TLS established", describe_tls(client.sock, host))
+            client.ehlo()
+        if settings.username:
+            if not client.has_extn("auth"):
+                raise MailError("auth", "The server does not offer sign-in on this connection; "
+                                        "check the security setting and port.")
+            client.login(settings.username, settings.password)
+            progress("Signed in", f"as {settings.username}")
+    except Exception as exc:
+        client.close()
+        if isinstance(exc, MailError):
+            raise
+        raise _to_mail_error(exc, settings) from exc
+    return client
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """Say goodbye politely; a failed QUIT changes nothing once the work is done."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
+def test_identity(settings: SmtpSettings, policy: GuardPolicy) -> TestReport:
+    """Connect, greet, secure and sign in, reporting each step; failures end up in report.error.
+
+    Raises only ValueError for an unknown security setting.
+    """
+    report = TestReport()
+    expected = {"ssl": ["Connected", "TLS established", "EHLO"],
+                "starttls": ["Connected", "EHLO", "TLS established"],
+                "none": ["Connected", "EHLO"]}[settings.security]
+    expected = ["Name resolved", *expected] + (["Signed in"] if settings.username else [])
+
+    def progress(label: str, detail: str) -> None:
+        report.steps.append(Step(label, True, detail))
+
+    try:
+        infos = guard.resolve(settings.host, settings.port)
+        progress("Name resolved", ", ".join(dict.fromkeys(info[4][0] for info in infos)))
+        _quit(_open(settings, policy, progress))
+        report.ok = True
+    except MailError as exc:
+        done = {step.label for step in report.steps}
+        failed = next((label for label in expected if label not in done), expected[-1])
+        report.steps.append(Step(failed, False, str(exc)))
+        report.error = exc
+    log.info("SMTP test of %s on %s port %d: %s", settings.username, settings.host, settings.port,
+             "ok" if report.ok else report.error.kind if report.error else "failed")
+    return report
+
+
+test_identity.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def check_headers(message: EmailMessage) -> None:
+    """Refuse a message whose header names or values hold CR or LF (header injection).
+
+    Checks every MIME part. Raises MailError('protocol').
+    """
+    for part in message.walk():
+        for name, value in part.raw_items():
+            if any(c in f"{name}{value}" for c in "\r\n"):
+                raise MailError("protocol", f"The {name.strip()} header contains a line break, "
+                                            "so the message was not sent.")
+
+
+def send(settings: SmtpSettings, policy: GuardPolicy, message: EmailMessage,
+         recipients: list[str]) -> None:
+    """Send message to recipients (the envelope; Bcc headers are dropped by smtplib).
+
+    Raises MailError: 'protocol' for a header with a line break, no recipients or a
+    refusal by the server, and any connection, TLS or sign-in kind.
+    """
+    check_headers(message)
+    if not recipients or any(not r or any(c in r for c in "\r\n") for r in recipients):
+        raise MailError("protocol", "The recipient list is empty or contains a line break, "
+                                    "so the message was not sent.")
+    if not (message["Sender"] or message["From"]):
+        raise MailError("protocol", "The message has no From address, so it was not sent.")
+    client = _open(settings, policy, lambda label, detail: None)
+    try:
+        refused = client.send_message(message, to_addrs=list(recipients))
+    except ValueError as exc:  # the email package cannot write it, e.g. two Sender headers
+        client.close()
+        text = f"The message could not be sent: {errors.sentence(str(exc))}"
+        raise MailError("protocol", text) from exc
+    except Exception as exc:
+        client.close()
+        raise _to_mail_error(exc, settings) from exc
+    _quit(client)
+    if refused:
+        names = ", ".join(refused)
+        raise MailError("protocol", f"The server did not accept {names}; the message went to "
+                                    "the other recipients.")
+    log.info("Sent a message through %s port %d to %d recipients", settings.host,
+             settings.port, len(recipients))
