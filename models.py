@@ -8,7 +8,8 @@ from typing import Optional
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, event
+from sqlalchemy import (Boolean, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
+                        TypeDecorator, UniqueConstraint, event)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -131,6 +132,8 @@ class OrgSettings(db.Model):
     hosted_smtp_host: Mapped[str] = mapped_column(String(253), default="")
     hosted_smtp_port: Mapped[int] = mapped_column(Integer, default=587)
     hosted_smtp_security: Mapped[str] = mapped_column(String(16), default="starttls")
+    # Sending limits: each recipient counts against a daily pool of this many per active user.
+    daily_send_limit_per_user: Mapped[int] = mapped_column(Integer, default=300)
 
 
 class RecordKind(str, enum.Enum):
@@ -227,6 +230,19 @@ class MailAccount(db.Model):
     last_checked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Polling: when, how often, and who holds the lease (a worker that dies loses it at lease_until).
+    poll_interval_s: Mapped[int] = mapped_column(Integer, default=300)
+    next_poll_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None, index=True)
+    backoff_s: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str] = mapped_column(String(120), default="")
+    lease_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    poll_requested: Mapped[bool] = mapped_column(Boolean, default=False)  # Fetch now
+    last_poll_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    last_poll_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    last_poll_linked: Mapped[int] = mapped_column(Integer, default=0)
+    last_poll_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)  # live progress of a running poll
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
 
     user: Mapped[User] = relationship()
 
@@ -253,3 +269,206 @@ class SendAs(db.Model):
     code_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharingMode(str, enum.Enum):
+    PRIVATE = "private"  # only me (the default: nothing is shared until its owner says so)
+    CUSTOM = "custom"  # the records I tick Share Email on
+    PUBLIC = "public"  # everything, except mail involving an Exclude Domain
+
+    @property
+    def label(self) -> str:
+        return {"private": "Private - Only me", "custom": "Custom - Record-level Sharing",
+                "public": "Public - Complete Sharing"}[self.value]
+
+
+class ConsolidateAs(str, enum.Enum):
+    FOLDER = "folder"  # customer mail moves out of the Inbox into one folder
+    LABEL = "label"  # customer mail stays in the Inbox and carries one label
+
+
+class AddonSettings(db.Model):
+    """Each user's Mail Add-on settings; a user without a row is Private."""
+
+    __tablename__ = "addon_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # The mailbox that feeds the CRM (matched to records, used to send); None: the default account.
+    mailbox_account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("mail_accounts.id", ondelete="SET NULL"), default=None)
+    sharing_mode: Mapped[SharingMode] = mapped_column(_enum(SharingMode), default=SharingMode.PRIVATE)
+    consolidate: Mapped[bool] = mapped_column(Boolean, default=False)
+    consolidate_as: Mapped[ConsolidateAs] = mapped_column(_enum(ConsolidateAs), default=ConsolidateAs.FOLDER)
+    consolidate_name: Mapped[str] = mapped_column(String(80), default="Customers")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ExcludedDomain(db.Model):
+    """Public mode's Exclude Domains (at most 5 a user): mail involving them stays private.
+
+    A row per domain, lowercase, so that the sharing rule can be one SQL filter; a domain
+    also covers its subdomains.
+    """
+
+    __tablename__ = "excluded_domains"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+
+
+class RecordAddress(db.Model):
+    """Every address of a Lead or Contact (primary and secondary), indexed: mail is matched here."""
+
+    __tablename__ = "record_addresses"
+    __table_args__ = (UniqueConstraint("record_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(254), index=True)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Direction(str, enum.Enum):
+    RECEIVED = "received"
+    SENT = "sent"
+
+
+class SendState(str, enum.Enum):
+    SENT = "sent"
+    DRAFT = "draft"  # not sent: refused before sending (limit) or the SMTP server failed
+    NONE = "none"  # received mail
+
+
+class RawMessage(db.Model):
+    """A message's bytes exactly as they came (or went), kept apart from the email row."""
+
+    __tablename__ = "raw_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Email(db.Model):
+    """One message as stored, owned by one user: the one whose mailbox fetched it or who sent it."""
+
+    __tablename__ = "emails"
+    __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("mail_accounts.id", ondelete="SET NULL"),
+                                                      default=None, index=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction), default=Direction.RECEIVED)
+    send_state: Mapped[SendState] = mapped_column(_enum(SendState), default=SendState.NONE)
+    send_error: Mapped[str] = mapped_column(Text, default="")
+    folder: Mapped[str] = mapped_column(String(80), default="Inbox")
+    label: Mapped[str] = mapped_column(String(80), default="")
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    in_reply_to: Mapped[str] = mapped_column(String(998), default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_name: Mapped[str] = mapped_column(String(254), default="")
+    from_address: Mapped[str] = mapped_column(String(254), default="", index=True)
+    to_text: Mapped[str] = mapped_column(Text, default="")
+    cc_text: Mapped[str] = mapped_column(Text, default="")
+    bcc_text: Mapped[str] = mapped_column(Text, default="")
+    reply_to_text: Mapped[str] = mapped_column(Text, default="")
+    date: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    snippet: Mapped[str] = mapped_column(String(300), default="")
+    text_body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[Optional[str]] = mapped_column(Text, default=None)  # as received; sanitised when shown
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0)  # sent mail: counts against the daily pool
+    is_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    parse_notes: Mapped[str] = mapped_column(Text, default="")
+    raw_id: Mapped[Optional[int]] = mapped_column(ForeignKey("raw_messages.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User] = relationship()
+    raw: Mapped[Optional[RawMessage]] = relationship()
+
+
+class EmailParticipant(db.Model):
+    """Who an email involves (From, To, Cc), by address and domain: for matching and Exclude Domains."""
+
+    __tablename__ = "email_participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(8))  # from, to, cc
+    address: Mapped[str] = mapped_column(String(254), index=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+
+
+class Attachment(db.Model):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    content_id: Mapped[str] = mapped_column(String(255), default="")
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class EmailLink(db.Model):
+    """An email involves this Lead or Contact."""
+
+    __tablename__ = "email_links"
+
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class RecordShare(db.Model):
+    """The Share Email checkbox: this owner shares their email linked to this record (Custom mode)."""
+
+    __tablename__ = "record_shares"
+
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SharingChange(db.Model):
+    """A change that widened or narrowed someone's sharing: who, when, before, after."""
+
+    __tablename__ = "sharing_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    what: Mapped[str] = mapped_column(String(80))
+    before: Mapped[str] = mapped_column(Text, default="")
+    after: Mapped[str] = mapped_column(Text, default="")
+    effect: Mapped[str] = mapped_column(Text, default="")
+
+
+class FetchState(str, enum.Enum):
+    FETCHED = "fetched"  # stored here (committed)
+    SKIPPED = "skipped"  # not downloaded, with a reason (too large: left on the server)
+    DELETED = "deleted"  # stored here, then deleted from the server (delete mode)
+
+
+class FetchedMessage(db.Model):
+    """The fetch ledger: what this CRM knows of each message on an account's server."""
+
+    __tablename__ = "fetched_messages"
+    __table_args__ = (UniqueConstraint("account_id", "uidl"), Index("ix_fetched_account_msgid", "account_id", "message_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("mail_accounts.id", ondelete="CASCADE"), index=True)
+    uidl: Mapped[Optional[str]] = mapped_column(String(255), default=None)  # None: server without UIDL
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[FetchState] = mapped_column(_enum(FetchState), default=FetchState.FETCHED)
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    email_id: Mapped[Optional[int]] = mapped_column(ForeignKey("emails.id", ondelete="SET NULL"), default=None)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -46,6 +46,8 @@ class RecordForm(FlaskForm):
     company = StringField("Company", validators=[Length(max=120)], filters=[_strip])
     email = EmailField("Email", validators=[Optional(), Length(max=254), Email(check_deliverability=False)],
                        filters=[_strip])
+    secondary_email = EmailField("Secondary Email", validators=[Optional(), Length(max=254),
+                                                                Email(check_deliverability=False)], filters=[_strip])
     phone = StringField("Phone", validators=[Optional(), Length(max=40),
                                              Regexp(PHONE_RE, message="Use digits, spaces and + ( ) - . / only.")],
                         filters=[_strip])

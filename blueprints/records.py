@@ -53,6 +53,7 @@ def record_detail(kind: str, record_id: int):
     record = get_record_or_404(kind, record_id)
     converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
     return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
+                                                    secondary=records.secondary_address(record),
                                                     addon_on=mail_addon_enabled(), form=ConfirmForm()))
 
 
@@ -73,8 +74,11 @@ def record_edit(kind: str, record_id: int):
 def _edit(kind: str, record):
     form = RecordForm(obj=record if record.id else None, owners=users.active_users(),
                       require_company=KINDS[kind] is RecordKind.LEAD)
-    if record.id is None and request.method == "GET":
-        form.owner_id.data = current_user.id
+    if request.method == "GET":
+        if record.id is None:
+            form.owner_id.data = current_user.id
+        else:
+            form.secondary_email.data = records.secondary_address(record)
     if form.validate_on_submit():
         is_new = record.id is None
         records.save(record, form.data)

@@ -1,10 +1,9 @@
 """Demo data: three users of a small company and about thirty Leads and Contacts."""
 from __future__ import annotations
 
-from models import Contact, Lead, db
-from crm import users
+from crm import records, users
 from crm.org import org_settings
-from crm.records import normalise_address
+from models import Contact, Lead
 
 DEMO_PASSWORD = "demo-pass-2026"
 # (email, name, admin): the CEO administers the CRM; two sales reps work the leads.
@@ -59,11 +58,9 @@ def load_demo() -> list[tuple[str, str, bool]] | None:
     org_settings().mail_addon_enabled = True
     reps = created[1:]
     for i, (first, last, company, email, phone) in enumerate(LEADS):
-        db.session.add(Lead(first_name=first, last_name=last, company=company,
-                            email=normalise_address(email), phone=phone, owner_id=reps[i % 2].id))
+        records.save(Lead(), {"first_name": first, "last_name": last, "company": company, "email": email,
+                              "phone": phone, "owner_id": reps[i % 2].id})
     for i, (first, last, company, email, phone) in enumerate(CONTACTS):
-        owner = created[i % 3]
-        db.session.add(Contact(first_name=first, last_name=last, company=company,
-                               email=normalise_address(email), phone=phone, owner_id=owner.id))
-    db.session.commit()
+        records.save(Contact(), {"first_name": first, "last_name": last, "company": company, "email": email,
+                                 "phone": phone, "owner_id": created[i % 3].id})
     return DEMO_USERS

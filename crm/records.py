@@ -5,17 +5,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 
-from models import Contact, Lead, Record, RecordKind, db, utcnow
+from mail import matching
+from models import Contact, Lead, Record, RecordAddress, RecordKind, db, utcnow
 
 PAGE_SIZE = 20
 KIND_CLASSES = {RecordKind.LEAD: Lead, RecordKind.CONTACT: Contact}
 EDITABLE_FIELDS = ("first_name", "last_name", "company", "email", "phone", "owner_id")
 
 
-def normalise_address(text: str | None) -> str:
-    """The form every address is stored and looked up in: trimmed and lowercased."""
-    return (text or "").strip().lower()
-
+normalise_address = matching.normalise_address
 
 @dataclass
 class Page:
@@ -71,7 +69,11 @@ def get(kind: RecordKind, record_id: int) -> Record | None:
 
 
 def save(record: Record, data: dict) -> Record:
-    """Copy the editable fields from `data` onto the record and commit it."""
+    """Copy the editable fields from `data` onto the record, keep its address index, commit.
+
+    `data["secondary_email"]`, when given, is the record's second address (empty: none).
+    When an address is new to the record, CRM mail already here that involves it is linked.
+    """
     for field in EDITABLE_FIELDS:
         if field in data:
             value = data[field]
@@ -80,8 +82,36 @@ def save(record: Record, data: dict) -> Record:
             setattr(record, field, value)
     record.email = normalise_address(record.email)
     db.session.add(record)
+    db.session.flush()
+    secondary = data.get("secondary_email", secondary_address(record) if record.id else "")
+    _index_addresses(record, record.email, normalise_address(secondary))
     db.session.commit()
     return record
+
+
+def secondary_address(record: Record) -> str:
+    return db.session.scalar(select(RecordAddress.address).where(
+        RecordAddress.record_id == record.id, RecordAddress.is_primary.is_(False)).limit(1)) or ""
+
+
+def _index_addresses(record: Record, primary: str, secondary: str) -> None:
+    """Make the record's address rows say exactly {primary, secondary}; link mail for new ones.
+
+    A record's existing emails stay linked when an address goes: the link rows are not touched.
+    """
+    wanted = {a: a == primary for a in (primary, secondary) if a}
+    rows = {row.address: row for row in db.session.scalars(
+        select(RecordAddress).where(RecordAddress.record_id == record.id))}
+    for address, row in rows.items():
+        if address not in wanted:
+            db.session.delete(row)
+        else:
+            row.is_primary = wanted[address]
+    added = [a for a in wanted if a not in rows]
+    for address in added:
+        db.session.add(RecordAddress(record_id=record.id, address=address, is_primary=wanted[address]))
+    db.session.flush()
+    matching.link_existing(record.id, added)
 
 
 def new(kind: RecordKind) -> Record:
@@ -118,6 +148,7 @@ def convert(lead: Record) -> Contact:
         )
         db.session.add(contact)
         db.session.flush()
+        _index_addresses(contact, lead.email, secondary_address(lead))
     lead.converted_contact_id = contact.id
     lead.converted_at = utcnow()
     db.session.commit()

@@ -1,0 +1,115 @@
+"""Who may see an email: decided here and nowhere else.
+
+The owner of an email (whose mailbox fetched it, or who sent it from the CRM) always sees it.
+Another active user sees it only when it is customer mail (linked to a Lead or Contact), it is
+not an unsent draft, and:
+  - the owner is Public and no participant other than the owner (From, To, Cc) is at one of the
+    owner's Exclude Domains (a domain covers its subdomains); or
+  - the owner is Custom and has ticked Share Email on a record the email is linked to.
+A Private owner's mail (and the mail of a user who never saved settings) is seen by no one else:
+administrators included. Visibility is computed at read time from the current settings, so any
+change takes effect on the next request, both ways.
+
+`shared_with_others()` is that rule as one SQL expression; `visible_emails()` filters with it,
+`can_see()` asks the database the same question about one email, and the labels that tell an
+owner who can see their mail are computed from the same expression, never copied.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, false, literal, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from models import (AddonSettings, Email, EmailLink, EmailParticipant, ExcludedDomain, MailAccount, RecordShare,
+                    SendState, SharingMode, User, db)
+
+ONLY_YOU = "Only you"
+EVERYONE = "Everyone"
+THROUGH_THIS_RECORD = "Everyone: shared through this record"
+
+
+def mode_of(user_id: int) -> SharingMode:
+    """The user's sharing mode; Private until they save settings."""
+    mode = db.session.scalar(select(AddonSettings.sharing_mode).where(AddonSettings.user_id == user_id))
+    return mode or SharingMode.PRIVATE
+
+
+def _owner_mode() -> ColumnElement:
+    return (select(AddonSettings.sharing_mode).where(AddonSettings.user_id == Email.owner_id)
+            .correlate(Email).scalar_subquery())
+
+
+def _excluded_participant() -> ColumnElement:
+    """A participant other than the owner is at one of the owner's Exclude Domains."""
+    p = EmailParticipant
+    # Correlated to the email row explicitly: nested in EXISTS, they would otherwise not be.
+    owner_email = select(User.email).where(User.id == Email.owner_id).correlate(Email).scalar_subquery()
+    owner_mailboxes = select(MailAccount.email).where(MailAccount.user_id == Email.owner_id).correlate(Email)
+    return exists().where(
+        p.email_id == Email.id,
+        ExcludedDomain.user_id == Email.owner_id,
+        or_(p.domain == ExcludedDomain.domain, p.domain.like(literal("%.") + ExcludedDomain.domain)),
+        p.address != owner_email,
+        p.address.not_in(owner_mailboxes),
+    )
+
+
+def _shared_through_record(record_id: int | None = None) -> ColumnElement:
+    """The owner ticked Share Email on a record this email is linked to (or on this one record)."""
+    condition = exists().where(EmailLink.email_id == Email.id, RecordShare.record_id == EmailLink.record_id,
+                               RecordShare.owner_id == Email.owner_id)
+    if record_id is not None:
+        condition = condition.where(EmailLink.record_id == record_id)
+    return condition
+
+
+def shared_with_others() -> ColumnElement:
+    """True when users other than the owner may see the email (the rule above, as SQL)."""
+    customer_mail = exists().where(EmailLink.email_id == Email.id)
+    mode = _owner_mode()
+    return and_(
+        customer_mail,
+        Email.send_state != SendState.DRAFT,
+        or_(and_(mode == SharingMode.PUBLIC, ~_excluded_participant()),
+            and_(mode == SharingMode.CUSTOM, _shared_through_record())),
+    )
+
+
+def visible_condition(viewer: User) -> ColumnElement:
+    if not viewer.active:
+        return false()
+    return or_(Email.owner_id == viewer.id, shared_with_others())
+
+
+def visible_emails(viewer: User):
+    """A query of every email the viewer may see; add filters and ordering to it."""
+    return select(Email).where(visible_condition(viewer))
+
+
+def can_see(viewer: User, email_id: int) -> bool:
+    """The same rule for one email, asked of the database."""
+    return bool(db.session.scalar(select(exists().where(Email.id == email_id, visible_condition(viewer)))))
+
+
+def get_visible(viewer: User, email_id: int) -> Email | None:
+    """The email if the viewer may see it; None exactly as if it did not exist."""
+    return db.session.scalar(visible_emails(viewer).where(Email.id == email_id))
+
+
+def audience_labels(email_ids: list[int], record_id: int | None = None) -> dict[int, str]:
+    """Who can see each of these (the owner's own) emails, in one query: for the owner's labels."""
+    if not email_ids:
+        return {}
+    rows = db.session.execute(select(
+        Email.id, shared_with_others(),
+        _owner_mode() == SharingMode.CUSTOM,
+        _shared_through_record(record_id) if record_id is not None else literal(False),
+    ).where(Email.id.in_(email_ids))).all()
+    labels = {}
+    for email_id, shared, custom, through_this in rows:
+        if not shared:
+            labels[email_id] = ONLY_YOU
+        elif custom and through_this:
+            labels[email_id] = THROUGH_THIS_RECORD
+        else:
+            labels[email_id] = EVERYONE
+    return labels
