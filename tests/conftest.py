@@ -197,17 +197,50 @@ class LiveServer:
         self.thread.join(5)
 
 
-@pytest.fixture
-def live_server(tmp_path):
+def _live_server(tmp_path, **config):
     instance = str(tmp_path / "live-instance")
     url = "sqlite:///" + os.path.join(tmp_path, "live.sqlite3")
     _migrate(url, instance)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "live-secret",
-                      "INSTANCE_PATH": instance, "MAIL_ALLOW_LOCAL_SERVERS": True})
-    with LiveServer(app) as server:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "live-secret", "INSTANCE_PATH": instance,
+                      "MAIL_ALLOW_LOCAL_SERVERS": True, "MAIL_SECRET_KEY": "test mail secret key", **config})
+    return app, LiveServer(app)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app from its first start: no users yet."""
+    app, server = _live_server(tmp_path)
+    with server:
         yield server
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def mail_live_server(tmp_path, mail_cafile):
+    """The app with the add-on enabled, trusting the test mail servers, and two users:
+    server.admin and server.rep are (email, password)."""
+    from crm.org import set_mail_addon_enabled
+
+    app, server = _live_server(tmp_path, MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
+    with app.app_context():
+        users.create_user("margaret@northwind.example", "Margaret Chen", PASSWORD, admin=True)
+        users.create_user("daniel@northwind.example", "Daniel Ortiz", PASSWORD)
+        set_mail_addon_enabled(True)
+    server.admin = ("margaret@northwind.example", PASSWORD)
+    server.rep = ("daniel@northwind.example", PASSWORD)
+    with server:
+        yield server
+    with app.app_context():
+        db.engine.dispose()
+
+
+def sign_in(page, server, who):
+    """Sign in through the form as (email, password)."""
+    page.goto(server.url + "/signin")
+    page.locator("#email").fill(who[0])
+    page.locator("#password").fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.fixture
