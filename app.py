@@ -50,12 +50,18 @@ def create_app(overrides: dict | None = None) -> Flask:
         box=SecretBox(key), allow_local=bool(app.config["MAIL_ALLOW_LOCAL_SERVERS"]),
         cafile=app.config["MAIL_TLS_CA_FILE"], timeout_s=app.config["MAIL_TIMEOUT_S"])
 
-    from blueprints import auth, cli, email, errors, mail_settings, records, send_as, settings, setup, web
+    from blueprints import (addon_settings, auth, cli, compose, email, errors, mail_settings, records, related,
+                            send_as, settings, setup, web)
 
     web.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, email.bp, cli.bp):
+    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, addon_settings.bp, related.bp, compose.bp, email.bp, cli.bp):
         app.register_blueprint(blueprint)
+    from blueprints import mail_cli
+    from mail import worker as mail_worker
+
+    app.register_blueprint(mail_cli.bp)
+    mail_worker.init_app(app)  # MAIL_POLLER=thread: this process polls the mail accounts itself
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
@@ -85,6 +91,8 @@ def _config_from_env(instance_path: str) -> dict:
         "MAIL_ALLOW_LOCAL_SERVERS": env("MAIL_ALLOW_LOCAL_SERVERS", "0") == "1",
         "MAIL_TLS_CA_FILE": env("MAIL_TLS_CA_FILE") or None,
         "MAIL_TIMEOUT_S": float(env("MAIL_TIMEOUT_S", "10")),
+        "MAIL_POLLER": env("MAIL_POLLER", "off"),  # "thread": the web process polls; "off": workers do
+        "MAIL_MAX_MESSAGE_BYTES": int(env("MAIL_MAX_MESSAGE_BYTES", str(25 * 1024 * 1024))),
     }
 
 

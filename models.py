@@ -32,14 +32,24 @@ db = SQLAlchemy(model_class=Base)
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    # SQLite leaves foreign keys unenforced unless asked; WAL lets the poller thread write
-    # while pages read; busy_timeout makes a writer wait for the lock instead of failing.
+    # SQLite leaves foreign keys unenforced unless asked; WAL lets pages read while the poller
+    # thread writes; busy_timeout makes a writer wait for the lock instead of failing.
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below)
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    # A deferred transaction that reads, then writes after another connection committed, fails
+    # at once with "database is locked" (busy_timeout cannot help it). Taking the write lock at
+    # BEGIN makes transactions queue instead: the embedded database serves one writer at a time.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def utcnow() -> datetime:
@@ -418,12 +428,18 @@ class Attachment(db.Model):
 
 
 class EmailLink(db.Model):
-    """An email involves this Lead or Contact."""
+    """An email involves this Lead or Contact.
+
+    The email's date is copied here so that a record's related list is read newest first straight
+    from one index, stopping after a page, however many emails the record has.
+    """
 
     __tablename__ = "email_links"
+    __table_args__ = (Index("ix_email_links_record_date", "record_id", "email_date", "email_id"),)
 
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True, index=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    email_date: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RecordShare(db.Model):

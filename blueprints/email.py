@@ -1,15 +1,210 @@
-"""The Email tab: the user's own mail."""
+"""The Email tab: the user's own mail by folder and label, reading one message, its sanitised
+body, its attachments and its raw bytes.
+
+Every route that takes an email id loads it through mail.sharing (`get_visible`), so a hidden
+email answers 404 exactly like a missing one, and the add-on switch guards every route.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+import re
+import unicodedata
+from datetime import datetime
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
-from blueprints.web import mail_addon_required, render
+from flask import Blueprint, abort, g, render_template, request, url_for
+from flask_login import current_user
+
+from blueprints.web import is_htmx, mail_addon_required, render
+from crm.org import org_settings
+from mail.htmlsafe import SafeHtml, sanitise
+from mail.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
+from mail.sharing import get_visible
+from models import Attachment, Email, User, db
 
 bp = Blueprint("email", __name__, url_prefix="/email")
 
+# Inline (cid:) images of these types are shown in the body; with ?inline=1 the attachment route
+# serves them with their own type. Every other download is application/octet-stream.
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
+# Larger inline images are listed as attachments instead of being embedded in the body document.
+INLINE_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+# The body document's own policy: no script, no fetch, no form, no <base>; images only as data:
+# URIs (inline cid images are embedded so) and from us, plus remote ones when the reader asks.
+BODY_CSP = ("default-src 'none'; img-src 'self' data:{remote}; style-src 'unsafe-inline'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+# Downloads are never rendered by us; if a browser renders one anyway, it runs nothing.
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+_NOT_FILENAME_SAFE_RE = re.compile(r"[^A-Za-z0-9 ._()+-]+")
+
+
+# Views -----------------------------------------------------------------------------------------
 
 @bp.route("/")
 @mail_addon_required
 def inbox():
-    """The Email tab."""
-    return render("email/inbox.html")
+    """The Email tab: one folder or label of the user's own mail; htmx gets only the list."""
+    view = MailView.from_args(request.args)
+    page = own_mail_page(current_user, view, request.args.get("page", 1, type=int))
+    # Active search asks for the list at every pause in typing: the side list is not re-read then.
+    side = {} if is_htmx() else side_lists(current_user)
+    back = request.script_root + request.full_path if request.query_string else None
+    return render("email/inbox.html", "email_list", view=view, page=page, back=back, **side)
+
+
+@bp.route("/<int:email_id>")
+@mail_addon_required
+def email_read(email_id: int):
+    """Read one message (the owner's opening marks it read); htmx gets only the message."""
+    email = visible_or_404(email_id)
+    mark_read(email, current_user)
+    context = reading_context(email, current_user, _back_url(email),
+                              show_images=request.args.get("images") == "1")
+    side = {} if is_htmx() else side_lists(current_user)
+    view = MailView(folder=folder_of(email)) if email.owner_id == current_user.id else None
+    return render("email/read.html", "email_read", view=view, **context, **side)
+
+
+@bp.route("/<int:email_id>/body")
+@mail_addon_required
+def email_body(email_id: int):
+    """The sanitised HTML of a message as a document of its own, for the sandboxed iframe."""
+    email = visible_or_404(email_id)
+    show_images = request.args.get("images") == "1"
+    safe, _ = safe_body(email, attachments_of(email), show_images, embed_images=True)
+    html = render_template("email/body.html", safe=safe, email=email)
+    remote = " https: http:" if show_images else ""
+    return html, 200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": BODY_CSP.format(remote=remote),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "private, no-store",
+    }
+
+
+@bp.route("/<int:email_id>/attachments/<int:attachment_id>")
+@mail_addon_required
+def attachment_download(email_id: int, attachment_id: int):
+    """Download an attachment; ?inline=1 shows a raster image in place (for cid: images)."""
+    email = visible_or_404(email_id)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.email_id != email.id:
+        abort(404)
+    inline = request.args.get("inline") == "1" and attachment.content_type.lower() in INLINE_IMAGE_TYPES
+    content_type = attachment.content_type.lower() if inline else "application/octet-stream"
+    return download(attachment.content, attachment.filename, content_type, inline=inline)
+
+
+@bp.route("/<int:email_id>/raw")
+@mail_addon_required
+def email_raw(email_id: int):
+    """The message exactly as it came (or went), byte for byte, as a .eml download."""
+    email = visible_or_404(email_id)
+    if email.raw is None:
+        abort(404)
+    return download(email.raw.content, f"email-{email.id}.eml", "message/rfc822")
+
+
+# HTTP helpers ----------------------------------------------------------------------------------
+
+def visible_or_404(email_id: int) -> Email:
+    """The email if the signed-in user may see it; 404 otherwise, exactly as if it did not exist."""
+    email = get_visible(current_user, email_id)
+    if email is None:
+        abort(404)
+    return email
+
+
+def reading_context(email: Email, viewer: User, back_url: str, show_images: bool = False) -> dict:
+    """Everything templates/email/_message.html's `message` macro needs (for the record pages too)."""
+    attachments = attachments_of(email)
+    safe, shown = safe_body(email, attachments, show_images) if email.html_body else (None, set())
+    return {"email": email, "viewer": viewer, "back_url": back_url, "show_images": show_images,
+            "blocked_images": safe.blocked_images if safe else 0,
+            "attachments": [a for a in attachments if a.id not in shown]}
+
+
+def download(content: bytes, filename: str, content_type: str, inline: bool = False):
+    """A response that browsers save (or show, when inline) and never sniff or run."""
+    return content, 200, {
+        "Content-Type": content_type,
+        "Content-Disposition": content_disposition(filename, inline),
+        "Content-Security-Policy": DOWNLOAD_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "private, no-store",
+    }
+
+
+def content_disposition(filename: str, inline: bool = False) -> str:
+    """RFC 6266: an ASCII fallback name, then the real one as RFC 5987 UTF-8."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    ascii_name = " ".join(_NOT_FILENAME_SAFE_RE.sub("_", ascii_name).split()).strip(" ._") or "attachment"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename or ascii_name, safe='')}"
+
+
+def _back_url(email: Email) -> str:
+    """Where "Back" goes: ?back= when it is a path on this site, else the email's folder."""
+    back = request.args.get("back", "")
+    # A path only: "//host/..." and "/\\host/..." would lead off the site.
+    if back.startswith("/") and not back.startswith(("//", "/\\")) and back.isprintable():
+        return back
+    if email.owner_id != current_user.id:
+        return url_for("email.inbox")
+    return url_for("email.inbox", **MailView(folder=folder_of(email)).params())
+
+
+@bp.app_template_filter("mail_date")
+def mail_date(when: datetime | None, full: bool = False) -> str:
+    """A date in the organisation's time zone: short in lists (time today, day this year)."""
+    if when is None:
+        return ""
+    local = when.astimezone(_org_zone())
+    if full:
+        return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
+    today = datetime.now(local.tzinfo)
+    if local.date() == today.date():
+        return f"{local:%H:%M}"
+    return f"{local.day} {local:%b}" + ("" if local.year == today.year else f" {local.year}")
+
+
+def _org_zone() -> ZoneInfo:
+    if "org_zone" not in g:
+        try:
+            g.org_zone = ZoneInfo(org_settings().timezone or "UTC")
+        except (ValueError, KeyError):  # an unknown zone name: show UTC rather than fail the page
+            g.org_zone = ZoneInfo("UTC")
+    return g.org_zone
+
+
+def safe_body(email: Email, attachments: list[Attachment], show_images: bool,
+              embed_images: bool = False) -> tuple[SafeHtml, set[int]]:
+    """The email's HTML sanitised; and the ids of the inline images it shows.
+
+    With `embed_images` (the body document) a cid: image becomes a data: URI of its attachment:
+    the sandboxed iframe has an opaque origin, so browsers send no SameSite session cookie with
+    its image requests and a URL of ours would answer "sign in". Without it (the reading view,
+    which only counts) it becomes the attachment's ?inline=1 URL.
+    """
+    by_cid: dict[str, Attachment] = {}
+    for attachment in attachments:
+        if (attachment.content_id and attachment.content_type.lower() in INLINE_IMAGE_TYPES
+                and attachment.size <= INLINE_IMAGE_MAX_BYTES):
+            by_cid.setdefault(attachment.content_id, attachment)
+            by_cid.setdefault(attachment.content_id.lower(), attachment)
+    shown: set[int] = set()
+
+    def cid_url(content_id: str) -> str | None:
+        attachment = by_cid.get(content_id) or by_cid.get(content_id.lower())
+        if attachment is None:
+            return None
+        shown.add(attachment.id)
+        if embed_images:
+            return f"data:{attachment.content_type.lower()};base64,{base64.b64encode(attachment.content).decode()}"
+        return url_for("email.attachment_download", email_id=email.id, attachment_id=attachment.id, inline=1)
+
+    safe = sanitise(email.html_body or "", allow_remote_images=show_images, cid_url=cid_url)
+    return safe, shown

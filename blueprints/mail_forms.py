@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
@@ -137,6 +138,15 @@ class MailAddonAdminForm(FlaskForm):
     hosted_smtp_host = StringField("Outgoing (SMTP) server", validators=[Length(max=253)], filters=[_strip])
     hosted_smtp_port = _port_field("SMTP port")
     hosted_smtp_security = SelectField("SMTP security", choices=SECURITY_CHOICES)
+    daily_send_limit_per_user = IntegerField("Daily recipients per user", validators=[
+        InputRequired("Enter a number."), NumberRange(1, 100_000, "Between 1 and 100,000.")])
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], filters=[_strip])
+
+    def validate_timezone(self, field):
+        try:
+            ZoneInfo(field.data)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError("Not a time zone; write it like Europe/Berlin or America/New_York.") from None
 
     def validate_hosted_domain(self, field):
         if field.data:

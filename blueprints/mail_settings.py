@@ -1,15 +1,16 @@
 """Settings > Mail: Mail Accounts (POP3) and Send Mail As (SMTP), each user's own."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import DELETE, HostedAccountForm, PasswordChangeForm, Pop3AccountForm
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from crm.org import org_settings
-from mail import accounts, providers
+from mail import accounts, providers, worker
 from mail.accounts import AccountInput
+from models import db
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
 ACCOUNT_FORM = "mail_settings/account_new.html"
@@ -154,6 +155,27 @@ def account_delete(account_id: int):
     name = account.name
     accounts.delete(account)
     return _after_list_change(f"Deleted the account {name}. Mail already fetched from it stays.")
+
+
+@bp.route("/accounts/<int:account_id>/fetch", methods=["POST"])
+@mail_addon_required
+def account_fetch(account_id: int):
+    """Fetch now: a worker (or this process's poller) polls the account at once."""
+    account = get_account_or_404(account_id)
+    worker.request_fetch_now(account.id)
+    if is_htmx():
+        return account_health(account.id)
+    flash(f"Fetching {account.name} now.", "success")
+    return redirect_to(url_for("mail_settings.account_list"))
+
+
+@bp.route("/accounts/<int:account_id>/health")
+@mail_addon_required
+def account_health(account_id: int):
+    """One account's health: live progress while it is polled ("Fetched 340 of 1,200")."""
+    account = get_account_or_404(account_id)
+    db.session.refresh(account)
+    return render_template("mail_settings/_account_health.html", a=account)
 
 
 def _after_list_change(message: str):

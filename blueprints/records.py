@@ -8,6 +8,7 @@ from blueprints.forms import ConfirmForm, RecordForm
 from blueprints.web import is_htmx, redirect_to, render
 from crm import records, users
 from crm.org import mail_addon_enabled
+from mail import related
 from models import RecordKind
 
 bp = Blueprint("records", __name__)
@@ -52,9 +53,11 @@ def record_detail(kind: str, record_id: int):
     """One record with its Emails related list."""
     record = get_record_or_404(kind, record_id)
     converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
+    addon_on = mail_addon_enabled()
+    emails = related.list_context(current_user, record.id) if addon_on else {}
     return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
                                                     secondary=records.secondary_address(record),
-                                                    addon_on=mail_addon_enabled(), form=ConfirmForm()))
+                                                    addon_on=addon_on, form=ConfirmForm(), **emails))
 
 
 @bp.route(f"/{KIND_PATH}/new", methods=["GET", "POST"])

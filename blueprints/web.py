@@ -9,6 +9,7 @@ from jinja2_fragments.flask import render_block
 
 from crm import users
 from crm.org import ADDON_DISABLED_MESSAGE, mail_addon_enabled
+from mail import worker
 
 # Our pages load only our own scripts and styles; mail HTML gets a stricter policy of its own.
 CONTENT_SECURITY_POLICY = (
@@ -88,4 +89,4 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def globals_():
         return {"addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False),
-                "htmx_request": is_htmx}
+                "htmx_request": is_htmx, "polling": worker.is_polling, "progress": worker.progress_sentence}

@@ -17,6 +17,8 @@ MAX_WAIT_S = 15 * 60
 # Failures older than this are forgotten.
 FAILURE_MEMORY_S = 60 * 60
 PASSWORD_MIN_LENGTH = 8
+# werkzeug's default (scrypt). The test suite swaps in a cheap pbkdf2 to stay fast.
+PASSWORD_HASH_METHOD = "scrypt"
 
 # Checked against when the address is unknown, so that a wrong address costs as much time
 # as a wrong password and the answer's timing does not say which addresses exist.
@@ -57,7 +59,7 @@ def create_user(email: str, name: str, password: str, *, admin: bool = False) ->
     user = User(
         email=email,
         name=name.strip(),
-        password_hash=generate_password_hash(password),
+        password_hash=generate_password_hash(password, method=PASSWORD_HASH_METHOD),
         role=Role.ADMIN if admin else Role.STANDARD,
         active=True,
     )
@@ -67,7 +69,7 @@ def create_user(email: str, name: str, password: str, *, admin: bool = False) ->
 
 
 def set_password(user: User, password: str) -> None:
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
     db.session.commit()
 
 

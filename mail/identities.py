@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from mail import smtp
 from mail.context import MailContext
-from mail.errors import MailError, TestReport
+from mail.errors import TestReport
 from models import MailAccount, SendAs, Security, User, db, utcnow
 
 CODE_DIGITS = 6

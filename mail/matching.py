@@ -31,19 +31,31 @@ def is_crm_mail(email: Email, mailbox_id: int | None) -> bool:
     return email.direction is Direction.SENT or (email.account_id is not None and email.account_id == mailbox_id)
 
 
+IN_CHUNK = 500  # far below every database's limit on bound parameters
+
+
+def records_by_address(addresses: Iterable[str]) -> dict[str, set[int]]:
+    """{normalised address: ids of the records that have it}, for a whole batch of mail at once."""
+    wanted = sorted({normalise_address(a) for a in addresses if a})
+    found: dict[str, set[int]] = {}
+    for start in range(0, len(wanted), IN_CHUNK):
+        rows = db.session.execute(select(RecordAddress.address, RecordAddress.record_id)
+                                  .where(RecordAddress.address.in_(wanted[start:start + IN_CHUNK])))
+        for address, record_id in rows:
+            found.setdefault(address, set()).add(record_id)
+    return found
+
+
 def records_for(addresses: Iterable[str]) -> set[int]:
     """Ids of the records that have any of these addresses (primary or secondary)."""
-    wanted = {normalise_address(a) for a in addresses if a}
-    if not wanted:
-        return set()
-    return set(db.session.scalars(select(RecordAddress.record_id).where(RecordAddress.address.in_(wanted))))
+    return {r for ids in records_by_address(addresses).values() for r in ids}
 
 
 def link_email(email: Email, addresses: Iterable[str]) -> int:
     """Link a new email (flushed, so it has an id) to its records; returns how many. No commit."""
     record_ids = records_for(addresses)
     for record_id in record_ids:
-        db.session.add(EmailLink(email_id=email.id, record_id=record_id))
+        db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
     return len(record_ids)
 
 
@@ -64,7 +76,7 @@ def link_existing(record_id: int, addresses: Iterable[str]) -> int:
         if email.owner_id not in mailboxes:
             mailboxes[email.owner_id] = crm_mailbox_id(email.owner_id)
         if is_crm_mail(email, mailboxes[email.owner_id]):
-            db.session.add(EmailLink(email_id=email.id, record_id=record_id))
+            db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
             linked += 1
     return linked
 

@@ -17,6 +17,7 @@ owner who can see their mail are computed from the same expression, never copied
 from __future__ import annotations
 
 from sqlalchemy import and_, exists, false, literal, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from models import (AddonSettings, Email, EmailLink, EmailParticipant, ExcludedDomain, MailAccount, RecordShare,
@@ -40,7 +41,7 @@ def _owner_mode() -> ColumnElement:
 
 def _excluded_participant() -> ColumnElement:
     """A participant other than the owner is at one of the owner's Exclude Domains."""
-    p = EmailParticipant
+    p = aliased(EmailParticipant)
     # Correlated to the email row explicitly: nested in EXISTS, they would otherwise not be.
     owner_email = select(User.email).where(User.id == Email.owner_id).correlate(Email).scalar_subquery()
     owner_mailboxes = select(MailAccount.email).where(MailAccount.user_id == Email.owner_id).correlate(Email)
@@ -55,16 +56,18 @@ def _excluded_participant() -> ColumnElement:
 
 def _shared_through_record(record_id: int | None = None) -> ColumnElement:
     """The owner ticked Share Email on a record this email is linked to (or on this one record)."""
-    condition = exists().where(EmailLink.email_id == Email.id, RecordShare.record_id == EmailLink.record_id,
+    link = aliased(EmailLink)  # its own alias: the outer query may join email_links itself
+    condition = exists().where(link.email_id == Email.id, RecordShare.record_id == link.record_id,
                                RecordShare.owner_id == Email.owner_id)
     if record_id is not None:
-        condition = condition.where(EmailLink.record_id == record_id)
+        condition = condition.where(link.record_id == record_id)
     return condition
 
 
 def shared_with_others() -> ColumnElement:
     """True when users other than the owner may see the email (the rule above, as SQL)."""
-    customer_mail = exists().where(EmailLink.email_id == Email.id)
+    link = aliased(EmailLink)
+    customer_mail = exists().where(link.email_id == Email.id)
     mode = _owner_mode()
     return and_(
         customer_mail,

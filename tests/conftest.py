@@ -27,6 +27,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    # scrypt costs ~70 ms a user; the tests create thousands. Hashes are still checked for real.
+    users.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     cluster = PostgresCluster().start()
@@ -222,15 +228,20 @@ def mail_live_server(tmp_path, mail_cafile):
     server.admin and server.rep are (email, password)."""
     from crm.org import set_mail_addon_enabled
 
-    app, server = _live_server(tmp_path, MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
+    app, server = _live_server(tmp_path, MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3, MAIL_POLLER="thread")
     with app.app_context():
         users.create_user("margaret@northwind.example", "Margaret Chen", PASSWORD, admin=True)
         users.create_user("daniel@northwind.example", "Daniel Ortiz", PASSWORD)
+        users.create_user("priya@northwind.example", "Priya Nair", PASSWORD)
         set_mail_addon_enabled(True)
     server.admin = ("margaret@northwind.example", PASSWORD)
     server.rep = ("daniel@northwind.example", PASSWORD)
+    server.rep2 = ("priya@northwind.example", PASSWORD)
     with server:
         yield server
+    poller = app.extensions.get("mail_poller")
+    if poller is not None:
+        poller.stop(10)
     with app.app_context():
         db.engine.dispose()
 

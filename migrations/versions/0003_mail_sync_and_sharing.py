@@ -149,12 +149,13 @@ def upgrade():
     op.create_table('email_links',
     sa.Column('email_id', sa.Integer(), nullable=False),
     sa.Column('record_id', sa.Integer(), nullable=False),
+    sa.Column('email_date', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['email_id'], ['emails.id'], name=op.f('fk_email_links_email_id_emails'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_email_links_record_id_records'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('email_id', 'record_id', name=op.f('pk_email_links'))
     )
     with op.batch_alter_table('email_links', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_email_links_record_id'), ['record_id'], unique=False)
+        batch_op.create_index('ix_email_links_record_date', ['record_id', 'email_date', 'email_id'], unique=False)
 
     op.create_table('email_participants',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -243,7 +244,7 @@ def downgrade():
 
     op.drop_table('email_participants')
     with op.batch_alter_table('email_links', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_email_links_record_id'))
+        batch_op.drop_index('ix_email_links_record_date')
 
     op.drop_table('email_links')
     with op.batch_alter_table('attachments', schema=None) as batch_op:

@@ -36,7 +36,7 @@ def test_first_start_to_a_lead_and_its_emails_section(page: Page, live_server):
         expect(page.locator(".field-error")).to_contain_text("A Lead needs a Company.")  # htmx 422 swap
         page.get_by_label("First Name").fill(first)
         page.get_by_label("Company").fill(company)
-        page.get_by_label("Email").fill(email.upper())
+        page.get_by_label("Email", exact=True).fill(email.upper())
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("heading", name=f"{first} {last}")).to_be_visible()
         page.get_by_role("link", name="Leads", exact=True).first.click()

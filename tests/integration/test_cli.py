@@ -34,3 +34,17 @@ def test_demo_loads_three_users_and_about_thirty_records_once(app, auth):
     second = runner.invoke(args=["demo"])
     assert "already has users" in second.output and len(users.all_users()) == 3
     assert auth.signin(DEMO_USERS[1][0], DEMO_PASSWORD).status_code == 303
+
+
+def test_demo_mail_shows_the_three_sharing_modes(app):
+    from mail import sharing
+    from models import Email
+    app.test_cli_runner().invoke(args=["demo"])
+    ceo, daniel, priya = (users.find_user(email) for email, _, _ in DEMO_USERS)
+    emails = db.session.scalars(db.select(Email)).all()
+    assert len(emails) >= 9 and all(e.raw is not None for e in emails)
+    visible_to = {who.name: {e.subject for e in emails if sharing.can_see(who, e.id)} for who in (ceo, daniel, priya)}
+    assert "Board meeting: confidential figures" not in visible_to["Daniel Ortiz"]  # the CEO is Private
+    assert "Quote for 40 pallets of cold-chain storage" in visible_to["Margaret Chen"]  # Daniel is Public
+    assert "Distribution agreement draft" in visible_to["Daniel Ortiz"]  # Priya shares Kenji's record
+    assert "Panels for the Ikeja warehouse" not in visible_to["Daniel Ortiz"]  # but not Amara's

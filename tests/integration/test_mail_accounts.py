@@ -226,7 +226,8 @@ def test_guard_refuses_a_local_server_unless_allowed(app_factory, dovecot, mail_
         assert refused.split("This server is not allowed")[1][:80] == closed.split("This server is not allowed")[1][:80]
         assert client.post("/setup/addons/mail/settings", data={
             "allowed_mail_hosts": "127.0.0.1", "hosted_pop_port": 995, "hosted_pop_security": "ssl",
-            "hosted_smtp_port": 587, "hosted_smtp_security": "starttls"}).status_code == 303
+            "hosted_smtp_port": 587, "hosted_smtp_security": "starttls", "daily_send_limit_per_user": 300,
+            "timezone": "UTC"}).status_code == 303
         allowed = client.post("/settings/mail/accounts/test", data=form(dovecot, user, password)).get_data(as_text=True)
         assert "Signed in" in allowed
 

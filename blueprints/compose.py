@@ -1,0 +1,117 @@
+"""Send Email from a Lead or Contact, and Reply / Reply All to any email the viewer may see."""
+from __future__ import annotations
+
+from email.utils import getaddresses
+
+from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import MultipleFileField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from blueprints.web import mail_addon_required, redirect_to, render
+from crm import records
+from mail import matching, outbox, sharing
+from models import RecordKind
+
+bp = Blueprint("compose", __name__, url_prefix="/compose")
+PAGE = "compose/compose.html"
+MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
+
+
+class ComposeForm(FlaskForm):
+    to = StringField("To", validators=[DataRequired("Add at least one recipient."), Length(max=5000)])
+    cc = StringField("Cc", validators=[Length(max=5000)])
+    bcc = StringField("Bcc", validators=[Length(max=5000)])
+    subject = StringField("Subject", validators=[Length(max=500)])
+    body = TextAreaField("Message", validators=[Length(max=200_000)])
+    attachments = MultipleFileField("Attachments")
+    in_reply_to = StringField()
+    references = StringField()
+
+    def _addresses(self, field):
+        try:
+            field.addresses = outbox.parse_recipients(field.data or "")
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+
+    validate_to = validate_cc = validate_bcc = _addresses
+
+    def validate_subject(self, field):
+        if "\r" in (field.data or "") or "\n" in (field.data or ""):
+            raise ValidationError("The subject cannot contain a line break.")
+
+    def outgoing(self) -> outbox.Outgoing:
+        files = [f for f in (self.attachments.data or []) if getattr(f, "filename", "")]
+        return outbox.Outgoing(
+            to=self.to.addresses, cc=self.cc.addresses, bcc=self.bcc.addresses, subject=self.subject.data or "",
+            body=self.body.data or "", in_reply_to=self.in_reply_to.data or "",
+            references=(self.references.data or "").split(),
+            attachments=[(f.filename, f.mimetype or "application/octet-stream", f.read()) for f in files])
+
+
+def _page(form, back_url: str, status: int = 200, error: str = ""):
+    identity, why = outbox.sending_identity(current_user)
+    fix_url = (url_for("mail_settings.account_new") if outbox.crm_mailbox(current_user) is None
+               else url_for("send_as.identity_list"))
+    return render(PAGE, "compose_form", status=status, form=form, identity=identity, why=why, error=error,
+                  fix_url=fix_url, remaining=outbox.remaining_today(), back_url=back_url)
+
+
+def _send(form, back_url: str):
+    if not form.validate():
+        return _page(form, back_url, 422)
+    if request.content_length and request.content_length > MAX_ATTACHMENTS_BYTES:
+        return _page(form, back_url, 422, "The attachments are too large: at most 20 MB in all.")
+    try:
+        sent = outbox.send(current_app.extensions["mail"], current_user, form.outgoing())
+    except outbox.SendError as e:
+        kept = " It is kept in Drafts." if e.email is not None else ""
+        return _page(form, back_url, 422, str(e) + kept)
+    flash(f"Sent “{sent.subject or '(no subject)'}” to {sent.recipient_count} recipient(s).", "success")
+    return redirect_to(back_url)
+
+
+@bp.route("/<any(leads,contacts):kind>/<int:record_id>", methods=["GET", "POST"])
+@mail_addon_required
+def record_compose(kind: str, record_id: int):
+    """Send Email from a Lead or Contact page, to its address."""
+    record = records.get(RecordKind.LEAD if kind == "leads" else RecordKind.CONTACT, record_id) or abort(404)
+    back_url = url_for("records.record_detail", kind=kind, record_id=record.id)
+    form = ComposeForm()
+    if request.method == "GET":
+        form.to.data = record.email
+        return _page(form, back_url)
+    return _send(form, back_url)
+
+
+@bp.route("/reply/<int:email_id>", methods=["GET", "POST"])
+@mail_addon_required
+def reply(email_id: int):
+    """Reply (or Reply All with ?all=1) to an email the viewer may see; others' emails too."""
+    original = sharing.get_visible(current_user, email_id) or abort(404)
+    back_url = request.args.get("back") or url_for("email.email_read", email_id=original.id)
+    if not back_url.startswith("/") or back_url.startswith("//"):
+        back_url = url_for("email.email_read", email_id=original.id)
+    form = ComposeForm()
+    if request.method == "GET":
+        _fill_reply(form, original, reply_all=request.args.get("all") == "1")
+        return _page(form, back_url)
+    return _send(form, back_url)
+
+
+def _fill_reply(form: ComposeForm, original, reply_all: bool) -> None:
+    own = matching.owner_addresses(current_user)
+    first = original.reply_to_text or (original.from_address if original.direction.value == "received" else original.to_text)
+    to = [a for _, a in getaddresses([first]) if a]
+    cc = []
+    if reply_all:
+        cc = [a for _, a in getaddresses([original.to_text, original.cc_text]) if a and a.lower() not in own and a not in to]
+    form.to.data = ", ".join(a for a in to if a.lower() not in own) or ", ".join(to)
+    form.cc.data = ", ".join(cc)
+    subject = original.subject or ""
+    form.subject.data = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    quoted = "\n".join("> " + line for line in (original.text_body or "").splitlines())
+    form.body.data = f"\n\nOn {original.date:%d %b %Y %H:%M}, {original.from_name or original.from_address} wrote:\n{quoted}"
+    form.in_reply_to.data = original.message_id if original.message_id.startswith("<") else f"<{original.message_id}>"
+    form.references.data = original.references

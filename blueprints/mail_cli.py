@@ -1,0 +1,90 @@
+"""Command line for mail sync: `flask --app app mail fetch`, `flask --app app mail worker`."""
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+from flask import Blueprint, current_app
+from sqlalchemy import select
+
+from mail import worker
+from mail.sync import PollResult
+from models import AccountState, MailAccount, OrgSettings, db
+
+bp = Blueprint("mail_cli", __name__, cli_group="mail")
+bp.cli.help = "Fetch mail from the POP3 accounts."
+
+
+@bp.cli.command("fetch")
+@click.option("--account", "account_id", type=int, help="Poll only this account (its id).")
+@click.option("--all", "poll_all", is_flag=True, help="Poll every account once, due or not.")
+def fetch(account_id: int | None, poll_all: bool) -> None:
+    """Poll accounts once and say what each fetched; exit code 1 if any failed."""
+    if (account_id is None) == (not poll_all):
+        raise click.UsageError("Give either --account ID or --all.")
+    if not db.session.scalar(select(OrgSettings.mail_addon_enabled).where(OrgSettings.id == 1)):
+        raise click.ClickException("The Mail Add-on is not enabled: nothing fetched.")
+    if account_id is not None:
+        if db.session.get(MailAccount, account_id) is None:
+            raise click.ClickException(f"There is no mail account {account_id}.")
+        ids = [account_id]
+    else:
+        ids = list(db.session.scalars(select(MailAccount.id).order_by(MailAccount.id)))
+        if not ids:
+            click.echo("There are no mail accounts.")
+    ctx = current_app.extensions["mail"]
+    worker_id = worker.new_worker_id("cli")
+    failed = False
+    for one in ids:
+        account = db.session.get(MailAccount, one)
+        name = _name(account)
+        if poll_all and account.state is AccountState.AUTH_ERROR:
+            click.echo(f"{name}: not polled: the server refused its password; change it first.")
+            continue
+        if not worker.claim_account(one, worker_id):
+            click.echo(f"{name}: not polled: another worker is polling it right now.")
+            continue
+        result = worker.poll_claimed(ctx, one, worker_id)
+        if result is not None:
+            click.echo(f"{name}: {describe(result)}")
+            failed = failed or not result.ok
+    if failed:
+        raise SystemExit(1)
+
+
+@bp.cli.command("worker")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=worker.TICK_S, show_default=True,
+              help="Seconds between looks for accounts that are due.")
+def run_worker(interval: float) -> None:
+    """Poll every account when it is due, until stopped (Ctrl+C or SIGTERM)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        click.echo("Stopping after the current batch...")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    worker_id = worker.new_worker_id()
+    click.echo(f"Mail worker {worker_id}: polling due accounts every {interval:g} s.")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def report(result: PollResult) -> None:
+        click.echo(f"Account {result.account_id}: {describe(result)}")
+
+    worker.run_forever(app, stop, worker_id=worker_id, tick_s=interval, on_result=report)
+    click.echo("Mail worker stopped.")
+
+
+def describe(result: PollResult) -> str:
+    """One line: 'fetched 12, linked 4, skipped 1, deleted 0.' then any errors as sentences."""
+    counts = (f"fetched {result.fetched:,}, linked {result.linked:,}, skipped {result.skipped:,}, "
+              f"deleted {result.deleted:,}")
+    if result.recognised:
+        counts += f", already here {result.recognised:,}"
+    return counts + "." + "".join(f" {error}" for error in result.errors)
+
+
+def _name(account: MailAccount) -> str:
+    return f"Account {account.id} ({account.name} <{account.email}>)"

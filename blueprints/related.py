@@ -1,0 +1,36 @@
+"""The Email related list on Lead and Contact pages, and its Share Email checkbox."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user
+
+from blueprints.records import KIND_PATH, get_record_or_404
+from blueprints.web import is_htmx, mail_addon_required, render
+from mail import addon, related, sharing
+from models import SharingMode
+
+bp = Blueprint("related", __name__)
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/emails")
+@mail_addon_required
+def related_list(kind: str, record_id: int):
+    """One page of the record's Email related list (htmx gets the block)."""
+    record = get_record_or_404(kind, record_id)
+    return render("records/detail.html", "related_emails", kind=kind, record=record,
+                  **related.list_context(current_user, record.id, request.args.get("page", 1, type=int)))
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/share", methods=["POST"])
+@mail_addon_required
+def email_share_update(kind: str, record_id: int):
+    """Tick or untick Share Email (Custom mode only): shares or unshares my emails with this record."""
+    record = get_record_or_404(kind, record_id)
+    if sharing.mode_of(current_user.id) is not SharingMode.CUSTOM:
+        abort(409, "Share Email is for Custom sharing. Change your mode in Settings > Mail > Mail Add-on.")
+    addon.set_share(current_user, record.id, record.full_name, request.form.get("share_email") == "on")
+    if not is_htmx():
+        return redirect(url_for("records.record_detail", kind=kind, record_id=record.id) + "#emails", 303)
+    body, status = render("records/detail.html", "related_emails", kind=kind, record=record,
+                          **related.list_context(current_user, record.id))
+    return body, status, {"HX-Trigger": "emailShareChanged"}

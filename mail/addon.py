@@ -1,0 +1,188 @@
+"""Each user's Mail Add-on settings, what a change would do before it is saved, and its record."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from mail import sharing
+from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, RecordShare, SharingChange,
+                    SharingMode, User, db)
+
+MAX_EXCLUDED_DOMAINS = 5
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+@dataclass
+class AddonChoice:
+    """What the settings form says (or a Share Email checkbox changes)."""
+
+    mailbox_account_id: int | None
+    mode: SharingMode
+    excluded: list[str]
+    consolidate: bool
+    consolidate_as: ConsolidateAs
+    consolidate_name: str
+
+
+@dataclass
+class Effect:
+    """How many of the user's emails, on how many records, a change shows to others or hides."""
+
+    shown: int = 0
+    hidden: int = 0
+    shown_records: int = 0
+    hidden_records: int = 0
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.shown or self.hidden)
+
+    def sentence(self) -> str:
+        parts = []
+        if self.shown:
+            parts.append(f"{_n(self.shown, 'email')} on {_n(self.shown_records, 'record')} become visible to others")
+        if self.hidden:
+            parts.append(f"{_n(self.hidden, 'email')} on {_n(self.hidden_records, 'record')} become hidden from others")
+        return ("; ".join(parts) + ".") if parts else "No email changes who can see it."
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def parse_domains(text: str) -> list[str]:
+    """Exclude Domains from free text (commas, spaces, lines), validated and lowercase.
+
+    Raises ValueError with a sentence for a bad domain or more than five.
+    """
+    domains = []
+    for item in re.split(r"[\s,;]+", text.strip().lower()):
+        item = item.removeprefix("@").rstrip(".")
+        if not item:
+            continue
+        if "@" in item or not _DOMAIN.match(item):
+            raise ValueError(f"“{item}” is not a domain; write it like example.com.")
+        if item not in domains:
+            domains.append(item)
+    if len(domains) > MAX_EXCLUDED_DOMAINS:
+        raise ValueError(f"You can exclude at most {MAX_EXCLUDED_DOMAINS} domains.")
+    return domains
+
+
+def settings_of(user: User) -> AddonSettings:
+    """The user's settings row, or unsaved defaults (Private) when they never saved any."""
+    return db.session.get(AddonSettings, user.id) or AddonSettings(
+        user_id=user.id, mailbox_account_id=None, sharing_mode=SharingMode.PRIVATE, consolidate=False,
+        consolidate_as=ConsolidateAs.FOLDER, consolidate_name="Customers")
+
+
+def excluded_of(user: User) -> list[str]:
+    return list(db.session.scalars(select(ExcludedDomain.domain).where(ExcludedDomain.user_id == user.id)
+                                   .order_by(ExcludedDomain.domain)))
+
+
+def current_choice(user: User) -> AddonChoice:
+    s = settings_of(user)
+    return AddonChoice(s.mailbox_account_id, s.sharing_mode, excluded_of(user), s.consolidate,
+                       s.consolidate_as, s.consolidate_name)
+
+
+def _shared_ids(user: User) -> set[int]:
+    return set(db.session.scalars(select(Email.id).where(Email.owner_id == user.id, sharing.shared_with_others())))
+
+
+def _records_of(email_ids: set[int]) -> int:
+    if not email_ids:
+        return 0
+    return db.session.scalar(select(func.count(func.distinct(EmailLink.record_id)))
+                             .where(EmailLink.email_id.in_(email_ids))) or 0
+
+
+def _apply(user: User, choice: AddonChoice) -> None:
+    row = db.session.get(AddonSettings, user.id)
+    if row is None:
+        row = AddonSettings(user_id=user.id)
+        db.session.add(row)
+    row.mailbox_account_id = choice.mailbox_account_id
+    row.sharing_mode = choice.mode
+    row.consolidate, row.consolidate_as, row.consolidate_name = (
+        choice.consolidate, choice.consolidate_as, choice.consolidate_name)
+    db.session.execute(delete(ExcludedDomain).where(ExcludedDomain.user_id == user.id))
+    db.session.add_all(ExcludedDomain(user_id=user.id, domain=d) for d in choice.excluded)
+    db.session.flush()
+
+
+def _measure(user: User, change) -> Effect:
+    """Apply `change` inside a savepoint, count with the sharing rule itself, roll it back.
+
+    The preview cannot disagree with what saving does: it is the same rule on the same rows.
+    """
+    before = _shared_ids(user)
+    savepoint = db.session.begin_nested()
+    try:
+        change()
+        after = _shared_ids(user)
+    finally:
+        savepoint.rollback()
+    shown, hidden = after - before, before - after
+    return Effect(len(shown), len(hidden), _records_of(shown), _records_of(hidden))
+
+
+def preview(user: User, choice: AddonChoice) -> Effect:
+    return _measure(user, lambda: _apply(user, choice))
+
+
+def save(user: User, choice: AddonChoice) -> Effect:
+    """Save the settings; a change of who can see what is recorded (who, when, before, after)."""
+    before = current_choice(user)
+    effect = preview(user, choice)
+    _apply(user, choice)
+    if (before.mode, before.excluded) != (choice.mode, choice.excluded) or effect.changes:
+        db.session.add(SharingChange(user_id=user.id, what="Sharing settings", before=describe(before),
+                                     after=describe(choice), effect=effect.sentence()))
+    db.session.commit()
+    return effect
+
+
+def describe(choice: AddonChoice) -> str:
+    text = choice.mode.label
+    if choice.mode is SharingMode.PUBLIC and choice.excluded:
+        text += "; Exclude Domains: " + ", ".join(choice.excluded)
+    return text
+
+
+def is_shared(user: User, record_id: int) -> bool:
+    return db.session.get(RecordShare, (user.id, record_id)) is not None
+
+
+def _set_share(user: User, record_id: int, shared: bool) -> None:
+    row = db.session.get(RecordShare, (user.id, record_id))
+    if shared and row is None:
+        db.session.add(RecordShare(owner_id=user.id, record_id=record_id))
+    elif not shared and row is not None:
+        db.session.delete(row)
+    db.session.flush()
+
+
+def share_preview(user: User, record_id: int, shared: bool) -> Effect:
+    return _measure(user, lambda: _set_share(user, record_id, shared))
+
+
+def set_share(user: User, record_id: int, record_name: str, shared: bool) -> Effect:
+    """Tick or untick Share Email on a record; recorded like any change of sharing."""
+    if is_shared(user, record_id) == shared:
+        return Effect()
+    effect = share_preview(user, record_id, shared)
+    _set_share(user, record_id, shared)
+    db.session.add(SharingChange(user_id=user.id, what=f"Share Email on {record_name}",
+                                 before="Shared" if not shared else "Not shared",
+                                 after="Shared" if shared else "Not shared", effect=effect.sentence()))
+    db.session.commit()
+    return effect
+
+
+def history(user: User, limit: int = 100) -> list[SharingChange]:
+    return list(db.session.scalars(select(SharingChange).where(SharingChange.user_id == user.id)
+                                   .order_by(SharingChange.at.desc(), SharingChange.id.desc()).limit(limit)))

@@ -1,0 +1,93 @@
+"""An account's health after each poll: state, last error, counts, and when to poll next.
+
+A success makes the account READY, clears its error and backoff and schedules the next poll one
+poll_interval_s later. A failure backs off: the poll interval at first, then doubling, at most
+BACKOFF_MAX_S. A refused password (AUTH_ERROR) is not scheduled at all: the account waits for a
+new password (accounts.change_password makes it READY, and an unscheduled account is due at once)
+or for its owner's Fetch now.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mail import accounts
+from models import AccountState, MailAccount, db, utcnow
+
+BACKOFF_MAX_S = 3600
+# Not the account's failure: it stays due, for this worker or another, and keeps its health.
+NOT_THE_ACCOUNTS = frozenset({"lease", "stopped", "gone"})
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(Protocol):
+    fetched: int
+    linked: int
+    skipped: int
+    errors: list[str]
+
+
+class Failure(Protocol):
+    kind: str
+
+
+def record_success(account_id: int, outcome: Outcome) -> bool:
+    """Note a completed poll (READY, or ERROR if some messages could not be saved: those come
+    again at the normal pace), committing it with whatever the poll left pending (the ledger rows
+    it forgot). False if the database refused."""
+    def note(account: MailAccount) -> None:
+        now = utcnow()
+        account.state = AccountState.READY if not outcome.errors else AccountState.ERROR
+        account.last_error = " ".join(outcome.errors)
+        account.last_checked_at = account.last_poll_at = now
+        _counts(account, outcome)
+        account.backoff_s = 0
+        account.next_poll_at = now + timedelta(seconds=account.poll_interval_s)
+        db.session.commit()
+
+    return _saved(account_id, note)
+
+
+def record_failed_poll(account_id: int, outcome: Outcome, error: Failure) -> bool:
+    """Note a poll that failed with `error` (a sentence as str(error)): state, backoff, next poll.
+    Rolls back what the poll left pending first. Commits; False if the database refused."""
+    db.session.rollback()
+    if error.kind in NOT_THE_ACCOUNTS:
+        return True
+
+    def note(account: MailAccount) -> None:
+        now = utcnow()
+        account.last_poll_at = now
+        _counts(account, outcome)
+        account.backoff_s = next_backoff(account.backoff_s, account.poll_interval_s)
+        account.next_poll_at = None if error.kind == "auth" else now + timedelta(seconds=account.backoff_s)
+        accounts.record_failure(account, error)  # state, last error; commits
+
+    return _saved(account_id, note)
+
+
+def next_backoff(backoff_s: int, interval_s: int) -> int:
+    """The poll interval after a first failure, then twice the last wait, at most BACKOFF_MAX_S."""
+    return min(BACKOFF_MAX_S, backoff_s * 2 if backoff_s else max(1, interval_s))
+
+
+def _counts(account: MailAccount, outcome: Outcome) -> None:
+    account.last_poll_fetched = outcome.fetched
+    account.last_poll_linked = outcome.linked
+    account.last_poll_skipped = outcome.skipped
+
+
+def _saved(account_id: int, note) -> bool:
+    try:
+        account = db.session.get(MailAccount, account_id)
+        if account is not None:
+            note(account)
+        return True
+    except SQLAlchemyError as exc:  # the database away: the poll's own result still says it all
+        db.session.rollback()
+        log.error("mail account %s: health not saved: %s", account_id, type(exc).__name__)
+        return False

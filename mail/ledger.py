@@ -1,0 +1,180 @@
+"""The fetch ledger: what is on the server that is not here yet, what to delete, what to forget
+(planned over rows read once per poll), and the ledger's reads and writes. Nothing here commits.
+
+A ledger row (models.FetchedMessage) per message this CRM knows on an account's server: its UIDL
+(None on a server without UIDL), LIST size, Message-ID, SHA-256 of its bytes, its state.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from mail import store
+from mail.parsing import ParsedEmail, parse_headers
+from models import Email, FetchedMessage, FetchState, db, utcnow
+
+# How long a DELETED row outlives its message: a record of what this CRM deleted, and a guard
+# against a server that shows a deleted message again after an unclear QUIT.
+DELETED_KEEP_DAYS = 30
+MESSAGE_ID_CHARS = 998  # models.FetchedMessage.message_id
+IN_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    uidl: str | None
+    state: FetchState
+    size: int
+    message_id: str
+    sha256: str
+    email_id: int | None
+    first_seen_at: datetime
+
+
+@dataclass
+class PollItem:
+    """A message to download, or to list as too large (TOP only)."""
+
+    number: int  # message number in this POP3 session
+    size: int  # LIST size, octets
+    uidl: str | None
+    too_large: bool
+    headers: ParsedEmail | None = None  # headers already read with TOP (server without UIDL)
+    replaces: LedgerRow | None = None  # its SKIPPED row, when the limit now lets it in
+
+
+@dataclass
+class Plan:
+    items: list[PollItem] = field(default_factory=list)  # oldest first (by message number)
+    delete: list[tuple[int, int]] = field(default_factory=list)  # (number, row id) here already
+    forget: list[int] = field(default_factory=list)  # row ids whose message is gone
+    skipped: int = 0  # too large, known, still on the server
+    # Rows no listed message claimed (gone from the server, or from before UIDLs were renumbered),
+    # by (Message-ID, SHA-256): each can vouch for one downloaded message with those bytes.
+    spare: dict[tuple[str, str], list[LedgerRow]] = field(default_factory=dict)
+
+
+def load_ledger(account_id: int) -> list[LedgerRow]:
+    """Every ledger row of the account, as plain values (no ORM objects to expire)."""
+    rows = db.session.execute(select(
+        FetchedMessage.id, FetchedMessage.uidl, FetchedMessage.state, FetchedMessage.size,
+        FetchedMessage.message_id, FetchedMessage.sha256, FetchedMessage.email_id, FetchedMessage.first_seen_at)
+        .where(FetchedMessage.account_id == account_id).order_by(FetchedMessage.id))
+    return [LedgerRow(*row) for row in rows]
+
+
+def plan_by_uidl(rows: list[LedgerRow], uidls: dict[int, str], sizes: dict[int, int], limit: int,
+                 delete_mode: bool, now: datetime | None = None) -> Plan:
+    """Compare the server's UIDL listing with the ledger."""
+    by_uidl = {row.uidl: row for row in rows if row.uidl is not None}
+    plan = Plan()
+    claimed: set[int] = set()
+    listed: set[str] = set()
+    for number in sorted(uidls):
+        uidl = uidls[number]
+        if uidl in listed:  # a server listing one UIDL twice: the first is the message
+            continue
+        listed.add(uidl)
+        row = by_uidl.get(uidl)
+        if row is not None:
+            claimed.add(row.id)
+        _place(plan, number, sizes.get(number, 0), uidl, row, limit, delete_mode)
+    _unclaimed(plan, rows, claimed, now)
+    return plan
+
+
+def plan_without_uidl(rows: list[LedgerRow], sizes: dict[int, int], limit: int, delete_mode: bool,
+                      top: Callable[[int], bytes], now: datetime | None = None) -> Plan:
+    """Without UIDL, each message's headers (top(number)) give its Message-ID; with the LIST
+    size that recognises it before downloading it. Two copies of a message need two rows.
+    Raises what top() raises."""
+    by_key: dict[tuple[str, int], list[LedgerRow]] = {}
+    for row in rows:
+        if row.uidl is None:
+            by_key.setdefault((row.message_id, row.size), []).append(row)
+    plan = Plan()
+    claimed: set[int] = set()
+    for number in sorted(sizes):
+        size = sizes[number]
+        headers = parse_headers(top(number), utcnow())
+        candidates = by_key.get((headers.message_id[:MESSAGE_ID_CHARS], size))
+        row = candidates.pop(0) if candidates else None
+        if row is not None:
+            claimed.add(row.id)
+        item = _place(plan, number, size, None, row, limit, delete_mode)
+        if item is not None and item.too_large:
+            item.headers = headers  # read once: the too-large entry is made of these
+    _unclaimed(plan, rows, claimed, now)
+    return plan
+
+
+def _unclaimed(plan: Plan, rows: list[LedgerRow], claimed: set[int], now: datetime | None) -> None:
+    for row in rows:
+        if row.id in claimed:
+            continue
+        if _forgettable(row, now):
+            plan.forget.append(row.id)
+        if row.state is not FetchState.SKIPPED:
+            plan.spare.setdefault((row.message_id, row.sha256), []).append(row)
+
+
+def _place(plan: Plan, number: int, size: int, uidl: str | None, row: LedgerRow | None, limit: int,
+           delete_mode: bool) -> PollItem | None:
+    """Put one listed message where it belongs in the plan; returns its item if it is one."""
+    too_large = size > limit
+    if row is None:
+        item = PollItem(number, size, uidl, too_large)
+    elif row.state is FetchState.SKIPPED:
+        if too_large:  # still too large: listed already, never deleted on the server
+            plan.skipped += 1
+            return None
+        item = PollItem(number, size, uidl, False, replaces=row)
+    else:
+        if delete_mode:  # committed here (by this poll's ancestors): safe to delete
+            plan.delete.append((number, row.id))
+        return None
+    plan.items.append(item)
+    return item
+
+
+def _forgettable(row: LedgerRow, now: datetime | None) -> bool:
+    if row.state is not FetchState.DELETED:
+        return True
+    return row.first_seen_at < (now or utcnow()) - timedelta(days=DELETED_KEEP_DAYS)
+
+
+def add_rows(rows: list[dict]) -> list[int]:
+    """Insert ledger rows (FetchedMessage columns) with one statement; their ids, in order."""
+    return store.insert_rows(FetchedMessage, rows)
+
+
+def replace_row(row_id: int, values: dict) -> None:
+    """A SKIPPED row whose message is here in full now: update it, drop its headers-only email."""
+    values = {k: v for k, v in values.items() if k in ("size", "message_id", "sha256", "state", "reason", "email_id")}
+    old_email_id = db.session.scalar(select(FetchedMessage.email_id).where(FetchedMessage.id == row_id))
+    db.session.execute(update(FetchedMessage).where(FetchedMessage.id == row_id).values(**values),
+                       execution_options={"synchronize_session": False})
+    if old_email_id is not None and old_email_id != values.get("email_id"):
+        db.session.execute(delete(Email).where(Email.id == old_email_id),
+                           execution_options={"synchronize_session": False})
+
+
+def mark_deleted(row_ids: list[int]) -> None:
+    for chunk in chunks(row_ids):
+        db.session.execute(update(FetchedMessage).where(FetchedMessage.id.in_(chunk))
+                           .values(state=FetchState.DELETED), execution_options={"synchronize_session": False})
+
+
+def forget(row_ids: list[int]) -> None:
+    for chunk in chunks(row_ids):
+        db.session.execute(delete(FetchedMessage).where(FetchedMessage.id.in_(chunk)),
+                           execution_options={"synchronize_session": False})
+
+
+def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,124 @@
+"""The Email tab's queries: a user's own mail by folder, label, read state and search."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sqlalchemy import func, or_, select
+
+from mail.sharing import visible_emails
+from models import Attachment, Email, SendState, User, db
+
+PAGE_SIZE = 25
+INBOX, SENT, DRAFTS = "Inbox", "Sent", "Drafts"
+
+
+@dataclass(frozen=True)
+class MailView:
+    """Which of the user's mail a list shows: a folder, or a label across folders; then filters."""
+
+    folder: str = INBOX
+    label: str = ""
+    unread: bool = False
+    q: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> MailView:
+        return cls(folder=args.get("folder", "").strip() or INBOX, label=args.get("label", "").strip(),
+                   unread=args.get("unread") == "1", q=args.get("q", "").strip())
+
+    @property
+    def place(self) -> str:
+        return self.label or self.folder
+
+    def params(self, **changes) -> dict:
+        """URL parameters for this view (with changes), defaults left out."""
+        view = replace(self, **changes)
+        params = {"label": view.label} if view.label else ({"folder": view.folder} if view.folder != INBOX else {})
+        return params | ({"unread": "1"} if view.unread else {}) | ({"q": view.q} if view.q else {})
+
+
+@dataclass
+class Folder:
+    name: str
+    total: int
+    unread: int
+
+
+@dataclass
+class Page:
+    items: list[Email]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def own_mail_page(viewer: User, view: MailView, page: int = 1) -> Page:
+    """One page of the viewer's own mail in this view, newest first.
+
+    Through visible_emails like every other read, though the owner always passes the rule.
+    """
+    query = visible_emails(viewer).where(Email.owner_id == viewer.id)
+    if view.label:
+        query = query.where(Email.label == view.label)
+    elif view.folder == DRAFTS:
+        query = query.where(Email.send_state == SendState.DRAFT)
+    else:
+        query = query.where(Email.folder == view.folder, Email.send_state != SendState.DRAFT)
+    if view.unread:
+        query = query.where(Email.is_read.is_(False))
+    if view.q:
+        like = f"%{_escape_like(view.q.lower())}%"
+        query = query.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
+            Email.subject, Email.from_name, Email.from_address, Email.to_text, Email.cc_text, Email.text_body))))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    items = db.session.scalars(query.order_by(Email.date.desc(), Email.id.desc())
+                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return Page(list(items), page, pages, total)
+
+
+def side_lists(viewer: User) -> dict:
+    """The folders with their counts (Inbox and Sent always; Drafts, unsent mail whatever its
+    folder, and customer folders when they hold mail), and the labels in use."""
+    rows = db.session.execute(
+        select(Email.folder, Email.send_state, func.count(), func.count().filter(Email.is_read.is_(False)))
+        .where(Email.owner_id == viewer.id).group_by(Email.folder, Email.send_state)).all()
+    counts: dict[str, list[int]] = {INBOX: [0, 0], SENT: [0, 0]}
+    for folder, state, total, unread in rows:
+        counted = counts.setdefault(DRAFTS if state is SendState.DRAFT else folder, [0, 0])
+        counted[0] += total
+        counted[1] += unread
+    named = [INBOX, SENT] + ([DRAFTS] if DRAFTS in counts else [])
+    others = sorted((name for name in counts if name not in named), key=str.lower)
+    labels = db.session.scalars(select(Email.label).where(Email.owner_id == viewer.id, Email.label != "")
+                                .distinct().order_by(Email.label)).all()
+    return {"folders": [Folder(name, *counts[name]) for name in named + others], "labels": list(labels)}
+
+
+def mark_read(email: Email, viewer: User) -> None:
+    """Opening a message marks it read for its owner; others reading a shared one change nothing."""
+    if email.owner_id == viewer.id and not email.is_read:
+        email.is_read = True
+        db.session.commit()
+
+
+def folder_of(email: Email) -> str:
+    return DRAFTS if email.send_state is SendState.DRAFT else email.folder
+
+
+def attachments_of(email: Email) -> list[Attachment]:
+    """The email's attachments, in order, without their content (deferred)."""
+    return list(db.session.scalars(select(Attachment).where(Attachment.email_id == email.id).order_by(Attachment.id)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

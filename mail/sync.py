@@ -1,0 +1,420 @@
+"""Poll a POP3 account into the CRM without ever losing or doubling a message.
+
+A poll: STAT, LIST and UIDL; compare with the fetch ledger (models.FetchedMessage); download only
+what the ledger does not know, oldest first, in batches (at most BATCH_SIZE messages or about
+BATCH_MAX_BYTES); store each batch and its ledger rows in one transaction and commit it before
+anything is done on the server. Only then, in delete mode, DELE every message whose ledger row is
+committed (including ones a crashed poll committed but never deleted) and QUIT, which is when the
+server really deletes; the ledger rows then say DELETED. A crash or a dropped connection anywhere
+costs a download again, which the ledger recognises: never a lost or doubled message.
+
+Recognising a message:
+- by UIDL, the normal case;
+- by Message-ID and size before downloading, then Message-ID and SHA-256 of the bytes after, on a
+  server without UIDL (the ledger rows then have no UIDL; two copies on the server need two rows);
+- by Message-ID and SHA-256 also with UIDL, against ledger rows whose UIDL the server no longer
+  lists: a server that renumbers its UIDLs (a mailbox moved, a new uidvalidity) or an account
+  that gained UIDL support would otherwise deliver everything twice. Each such row vouches for one
+  message, so two identical messages the server does list are two emails, as they should be.
+Leave-on-server: a ledger row whose message is gone from the server is forgotten (its email stays).
+DELETED rows are kept DELETED_KEEP_DAYS after the message was first seen, as a record of what this
+CRM deleted; then forgotten too.
+
+A message over the size limit (LIST size) is not downloaded: its headers (TOP n 0) become a
+headers-only email, the ledger says SKIPPED "too large: left on the server", and it is never
+deleted on the server. If the limit is raised later, it is downloaded then and replaces the entry.
+
+Gmail `recent:username`: Gmail then lists every message of the last 30 days in every session,
+whether another POP client took it or not, under stable UIDLs. The UIDL ledger fetches each one
+once; messages older than 30 days drop out of the listing and are forgotten (their emails stay).
+Gmail also lists the mail its user sent from other clients: it is fetched as received mail.
+
+A message that cannot be stored (a bug, a value the database refuses) is skipped for this poll:
+it gets no ledger row, so it is never deleted on the server and is tried again next poll; the
+account shows the error. A commit the database refuses ends the poll with nothing deleted.
+
+Downloading runs a batch ahead of storing (mail.fetch.Downloader), in bounded memory (mail.fetch);
+storing is a few INSERTs per batch (mail.store); the account's health is mail.health's.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
+from mail import accounts, fetch, health, ledger, matching, store
+from mail.context import MailContext
+from mail.errors import MailError
+from mail.ledger import PollItem
+from mail.fetch import FetchSession
+from mail.secrets import SecretError
+from models import AddonSettings, FetchState, MailAccount, db, utcnow
+
+BATCH_SIZE = 50  # at most this many messages between commits
+BATCH_MAX_BYTES = 8 * 1024 * 1024  # a batch of big messages is committed early: memory stays bounded
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+DEFAULT_LEASE_S = 600.0
+TOO_LARGE_REASON = store.TOO_LARGE_NOTE
+DATABASE_REFUSED = ("The database refused to save the fetched mail; it stays on the server and "
+                    "will be fetched at the next poll.")
+LEASE_LOST = "Another worker took over this account; this poll stopped without deleting anything."
+STOPPED = "The worker was stopped; the next poll carries on where this one ended."
+ACCOUNT_GONE = "The account was deleted while it was being polled."
+UNEXPECTED = "The poll stopped on an unexpected error ({name}); it will be retried."
+
+Progress = Callable[[int, int], None]  # (downloaded, to download), called in the download thread
+log = logging.getLogger(__name__)
+
+
+class PollError(Exception):
+    """A poll failure that is not the server's: the database, the lease, a bug. Worded for users."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class PollResult:
+    account_id: int
+    on_server: int = 0  # messages the server listed
+    fetched: int = 0  # new emails stored
+    linked: int = 0  # of those, linked to at least one Lead or Contact (too-large entries are too)
+    skipped: int = 0  # too large, left on the server (new ones and earlier ones still there)
+    recognised: int = 0  # downloaded, but already here (same Message-ID and bytes)
+    deleted: int = 0  # deleted from the server (delete mode)
+    forgotten: int = 0  # ledger rows dropped: their messages are gone from the server
+    errors: list[str] = field(default_factory=list)  # sentences for the user
+    error: MailError | PollError | None = None  # what ended the poll early, if anything
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class _Done:
+    """One message of a batch stored (or recognised), with its ledger row; not committed yet."""
+
+    item: PollItem
+    row_id: int
+    email_id: int | None
+    new_email: bool
+    linked: bool
+
+
+def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, batch_size: int = BATCH_SIZE,
+                 lease_owner: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+                 stop: threading.Event | None = None) -> PollResult:
+    """Poll one account once and record its health; commits as it goes.
+
+    With lease_owner, each batch renews the lease (lease_s) and the poll stops if another worker
+    holds it now. `stop` set ends the poll after the current batch, deleting nothing (the
+    next poll carries on). Server and database failures end up in the result and on the
+    account (mail.health), never raised. Raises LookupError if the account does not exist, and
+    SQLAlchemyError if the database cannot be reached to read it.
+    """
+    account = db.session.get(MailAccount, account_id)
+    if account is None:
+        raise LookupError(f"There is no mail account {account_id}.")
+    result = PollResult(account_id)
+    try:
+        password = accounts.password_of(ctx, account)
+    except SecretError as exc:
+        return _failed(account_id, result, MailError("auth", str(exc)))
+    settings = accounts.settings_for(ctx, account.host, account.port, account.security.value,
+                                     account.username, password)
+    try:
+        poll = _Poll(account, result, progress=progress, limit=max_message_bytes,
+                     batch_size=min(max(1, batch_size), BATCH_SIZE), lease_owner=lease_owner, lease_s=lease_s,
+                     stop=stop)
+        policy = ctx.policy()
+        _end_transaction()
+        session = FetchSession.open(settings, policy)
+        try:
+            poll.run(session)
+        finally:
+            session.close()  # after quit() a no-op; otherwise no QUIT: nothing is deleted
+    except (MailError, PollError) as exc:
+        return _failed(account_id, result, exc)
+    except Exception as exc:  # a bug must not stop fetching silently: it is shown and retried
+        log.exception("poll of mail account %s failed", account_id)
+        return _failed(account_id, result, PollError("internal", UNEXPECTED.format(name=type(exc).__name__)))
+    return _succeeded(account_id, result)
+
+
+class _Poll:
+    def __init__(self, account: MailAccount, result: PollResult, *, progress: Progress | None, limit: int,
+                 batch_size: int, lease_owner: str | None, lease_s: float,
+                 stop: threading.Event | None) -> None:
+        self.account_id = account.id
+        self.owner_id = account.user_id
+        self.delete_mode = not account.leave_on_server
+        self.result = result
+        self.progress = progress
+        self.limit = limit
+        self.batch_size = batch_size
+        self.lease_owner = lease_owner
+        self.lease_s = lease_s
+        self.stop = stop
+        self.crm_mailbox_id = matching.crm_mailbox_id(account.user_id)
+        self.settings = _settings_snapshot(account.user_id)
+        self.done = 0  # downloaded (the progress callback's count)
+        self.committed = 0  # stored and committed: what the account's progress shows
+        self.total = 0
+        self.here: list[tuple[int, int]] = []  # (message number, ledger row id) committed here
+        self.spare: dict[tuple[str, str], list[ledger.LedgerRow]] = {}
+
+    def run(self, session: FetchSession) -> None:
+        """The whole poll on an open session. Raises MailError or PollError."""
+        count, _ = session.stat()
+        self.result.on_server = count
+        sizes = session.sizes() if count else {}
+        try:
+            uidls: dict[int, str] | None = session.uidl()
+        except MailError as exc:
+            if exc.kind != "no_uidl":
+                raise
+            uidls = None
+        rows = ledger.load_ledger(self.account_id)
+        _end_transaction()
+        if uidls is not None:
+            plan = ledger.plan_by_uidl(rows, uidls, sizes, self.limit, self.delete_mode)
+        else:
+            plan = ledger.plan_without_uidl(rows, sizes, self.limit, self.delete_mode,
+                                            lambda number: session.top(number, 0))
+        self.result.skipped += plan.skipped
+        self.here.extend(plan.delete)
+        self.spare = plan.spare
+        self._start(len(plan.items), uidl_supported=uidls is not None)
+        self._download(session, plan.items)
+        if self.delete_mode:
+            self._delete(session)
+        else:
+            session.quit()
+        ledger.forget(plan.forget)  # committed with the account's health
+        self.result.forgotten = len(plan.forget)
+
+    def _start(self, total: int, *, uidl_supported: bool) -> None:
+        self.total = total
+        db.session.execute(update(MailAccount).where(MailAccount.id == self.account_id).values(
+            uidl_supported=uidl_supported, poll_requested=False), execution_options={"synchronize_session": False})
+        self._touch(0)
+        self._commit()
+
+    def _download(self, session: FetchSession, items: list[PollItem]) -> None:
+        """Download, store and commit the items batch by batch. Raises MailError or PollError."""
+        with fetch.Downloader(session, items, batch_size=self.batch_size, max_batch_bytes=BATCH_MAX_BYTES,
+                              on_message=self._downloaded_one) as downloader:
+            for batch, error in downloader.batches():
+                if error is None:
+                    self._save(batch)
+                elif batch:  # what was downloaded before the server failed is kept
+                    try:
+                        self._save(batch)
+                    except PollError as exc:
+                        self.result.errors.append(str(exc))
+                if error is not None:
+                    raise error
+                if self.stop is not None and self.stop.is_set():
+                    raise PollError("stopped", STOPPED)
+
+    def _downloaded_one(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def _save(self, batch: list[fetch.Downloaded]) -> None:
+        """Store a batch and commit it; a message that fails alone is left for the next poll.
+
+        Raises PollError if the database refuses the commit or the lease is lost.
+        """
+        try:
+            done = self._store_batch(batch, isolate=False)
+        except PollError:
+            db.session.rollback()
+            raise
+        except Exception:
+            # Some message cannot be stored: store the batch again, each message in a savepoint.
+            log.warning("mail account %s: a batch failed to store; retrying message by message",
+                        self.account_id, exc_info=True)
+            db.session.rollback()
+            try:
+                done = self._store_batch(batch, isolate=True)
+            except PollError:
+                db.session.rollback()
+                raise
+            except Exception as exc:
+                db.session.rollback()
+                raise PollError("database", DATABASE_REFUSED) from exc
+        self._commit()
+        self.committed += len(batch)
+        # Counted only now: a batch that was not committed fetched nothing.
+        for d in done:
+            if d.item.too_large:
+                self.result.skipped += 1
+            else:
+                self.here.append((d.item.number, d.row_id))
+                if d.new_email:
+                    self.result.fetched += 1
+                    self.result.linked += d.linked
+                else:
+                    self.result.recognised += 1
+
+    def _store_batch(self, batch: list[fetch.Downloaded], *, isolate: bool) -> list[_Done]:
+        # The progress update comes first: on SQLite a savepoint opened before any write would
+        # begin (and its release commit) a transaction of its own.
+        self._touch(self.committed + len(batch))  # committed with the batch: "Fetched 340 of 1,200"
+        if not isolate:
+            return self._store_group(batch)
+        done: list[_Done] = []
+        for one in batch:
+            try:
+                with db.session.begin_nested():
+                    done += self._store_group([one])
+            except SQLAlchemyError as exc:
+                if _connection_lost(exc):
+                    raise
+                self._note_store_failure(one, exc)
+            except Exception as exc:
+                self._note_store_failure(one, exc)
+        return done
+
+    def _store_group(self, group: list[fetch.Downloaded]) -> list[_Done]:
+        """Store these messages and their ledger rows, one INSERT per table. Raises on any failure."""
+        vouched = self._vouch(group)
+        incoming = [store.Incoming(one.raw, one.parsed, one.item.size if one.raw is None else len(one.raw),
+                                   one.deferred) for one, row in zip(group, vouched) if row is None]
+        stored = iter(store.store_many(self.owner_id, self.account_id, incoming, crm_mailbox_id=self.crm_mailbox_id,
+                                       settings=self.settings))
+        done: list[_Done] = []
+        for one, row in zip(group, vouched):
+            if row is None:
+                new = next(stored)
+                done.append(_Done(one.item, 0, new.email_id, True, new.linked))
+            else:  # these bytes are here already, under a UIDL the server no longer lists
+                done.append(_Done(one.item, 0, row.email_id, False, False))
+        values = [self._ledger_values(one, d.email_id) for one, d in zip(group, done)]
+        fresh = [i for i, one in enumerate(group) if one.item.replaces is None]
+        for i, row_id in zip(fresh, ledger.add_rows([values[i] for i in fresh])):
+            done[i].row_id = row_id
+        for i, one in enumerate(group):
+            if one.item.replaces is not None:  # a too-large message that fits the limit now
+                ledger.replace_row(one.item.replaces.id, values[i])
+                done[i].row_id = one.item.replaces.id
+        for row in vouched:  # taken only now that nothing above failed
+            if row is not None:
+                self.spare[(row.message_id, row.sha256)].remove(row)
+        return done
+
+    def _vouch(self, group: list[fetch.Downloaded]) -> list[ledger.LedgerRow | None]:
+        """For each message, a spare ledger row with its Message-ID and bytes, each row used once."""
+        taken: set[int] = set()
+        vouched: list[ledger.LedgerRow | None] = []
+        for one in group:
+            spare = [] if one.item.too_large else self.spare.get(_key(one), [])
+            row = next((row for row in spare if row.id not in taken), None)
+            if row is not None:
+                taken.add(row.id)
+            vouched.append(row)
+        return vouched
+
+    def _ledger_values(self, one: fetch.Downloaded, email_id: int | None) -> dict:
+        skipped = one.item.too_large
+        return {"account_id": self.account_id, "uidl": one.item.uidl, "size": one.item.size,
+                "message_id": _key(one)[0], "sha256": "" if skipped else one.parsed.sha256,
+                "state": FetchState.SKIPPED if skipped else FetchState.FETCHED,
+                "reason": TOO_LARGE_REASON if skipped else "", "email_id": email_id, "first_seen_at": utcnow()}
+
+    def _note_store_failure(self, one: fetch.Downloaded, exc: BaseException) -> None:
+        parsed = one.parsed
+        log.error("mail account %s: message %s (%s) could not be stored: %s", self.account_id,
+                  one.item.number, parsed.message_id[:100], _describe(exc))
+        self.result.errors.append(
+            f"A message (\u201c{parsed.subject[:80] or 'no subject'}\u201d) could not be saved "
+            f"({type(exc).__name__}); it stays on the server and will be tried again at the next poll.")
+
+    def _touch(self, progress_done: int) -> None:
+        """Write the progress (and renew the lease). Raises PollError if the lease is lost."""
+        values: dict = {"progress_done": progress_done, "progress_total": self.total}
+        stmt = update(MailAccount).where(MailAccount.id == self.account_id)
+        if self.lease_owner is not None:
+            stmt = stmt.where(MailAccount.lease_owner == self.lease_owner)
+            values["lease_until"] = utcnow() + timedelta(seconds=self.lease_s)
+        matched = db.session.execute(stmt.values(**values), execution_options={"synchronize_session": False})
+        if matched.rowcount == 0:
+            if db.session.get(MailAccount, self.account_id) is None:
+                raise PollError("gone", ACCOUNT_GONE)
+            raise PollError("lease", LEASE_LOST)
+
+    def _commit(self) -> None:
+        try:
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            log.error("mail account %s: commit refused: %s", self.account_id, _describe(exc))
+            raise PollError("database", DATABASE_REFUSED) from exc
+
+    def _delete(self, session: FetchSession) -> None:
+        """DELE every message committed here, QUIT, then mark the ledger. Raises MailError."""
+        # DELE only after the commit: a crash costs a download again, never a mail.
+        for number, _ in self.here:
+            session.dele(number)
+        session.quit()  # the server deletes now, and only now
+        ledger.mark_deleted([row_id for _, row_id in self.here])
+        self._commit()
+        self.result.deleted = len(self.here)
+
+
+def _succeeded(account_id: int, result: PollResult) -> PollResult:
+    if not health.record_success(account_id, result):
+        result.errors.append(DATABASE_REFUSED)
+    return result
+
+
+def _failed(account_id: int, result: PollResult, error: MailError | PollError) -> PollResult:
+    """Record a failed poll on the account: the sentence, the error state, the backoff."""
+    db.session.rollback()
+    result.error = error
+    result.errors.append(str(error))
+    health.record_failed_poll(account_id, result, error)
+    return result
+
+
+def _settings_snapshot(user_id: int) -> AddonSettings | None:
+    """The owner's consolidation settings, detached: a commit does not reload them per batch."""
+    saved = db.session.get(AddonSettings, user_id)
+    if saved is None:
+        return None
+    return AddonSettings(consolidate=saved.consolidate, consolidate_as=saved.consolidate_as,
+                         consolidate_name=saved.consolidate_name)
+
+
+def _end_transaction() -> None:
+    # Never hold a transaction across network I/O: SQLite transactions take the write lock when
+    # they begin (models.py), so the web pages would wait for the mail server.
+    db.session.commit()
+
+
+def _key(one: fetch.Downloaded) -> tuple[str, str]:
+    """(Message-ID, SHA-256): how a second copy of the same message is recognised."""
+    return one.parsed.message_id[:ledger.MESSAGE_ID_CHARS], one.parsed.sha256
+
+
+def _connection_lost(exc: SQLAlchemyError) -> bool:
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
+def _describe(exc: BaseException) -> str:
+    """The error without SQL parameters (they hold mail content)."""
+    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"[:500]

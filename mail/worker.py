@@ -1,0 +1,241 @@
+"""Who polls which account, and when: leases in the database, so any number of workers (the web
+process's poller thread, `flask mail worker` on any machine) share the accounts without ever
+polling one account twice at once.
+
+An account is due when its next_poll_at has passed (or it was never scheduled, or Fetch now
+asked for it). A worker claims due accounts by setting lease_owner and lease_until in one
+transaction: on PostgreSQL `SELECT ... FOR UPDATE SKIP LOCKED` lets workers pass each other's
+claims without waiting; everywhere, the claim itself is a compare-and-set UPDATE that only wins
+while the lease is free or expired. A poll renews the lease with every batch; a worker that dies
+loses its accounts when their leases expire (LEASE_S).
+
+An account whose password the server refused (AUTH_ERROR) is not polled until the password
+changes (accounts.change_password makes it READY, and it is then due at once) or its owner asks
+for Fetch now. Accounts of deactivated users are not polled, nor any while the add-on is off.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app, request_started
+from sqlalchemy import and_, or_, select, update
+
+from mail.context import MailContext
+from mail.sync import DEFAULT_LEASE_S, MAX_MESSAGE_BYTES, PollResult, poll_account
+from models import AccountState, MailAccount, OrgSettings, User, db, utcnow
+
+LEASE_S = DEFAULT_LEASE_S  # longer than any batch takes; a poll renews it per batch
+TICK_S = 2.0  # how often a worker looks for due accounts (Fetch now waits at most this long)
+CLAIM_LIMIT = 5  # accounts claimed at once: the rest stay free for other workers
+WAIT_STEP_S = 0.2
+STOP_TIMEOUT_S = 30
+
+log = logging.getLogger(__name__)
+_wakeup = threading.Event()  # Fetch now in this process: look for due accounts at once
+
+
+def new_worker_id(kind: str = "worker") -> str:
+    """A name unique across machines and processes, shown as the lease owner."""
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _lease_free(now):
+    return or_(MailAccount.lease_until.is_(None), MailAccount.lease_until < now)
+
+
+def claim_due_accounts(worker_id: str, limit: int = CLAIM_LIMIT, lease_s: float = LEASE_S) -> list[int]:
+    """Lease up to `limit` due accounts to this worker and commit; returns their ids, most
+    urgent first (Fetch now, then the longest overdue). Raises SQLAlchemyError."""
+    if not _addon_enabled():
+        db.session.commit()
+        return []
+    now = utcnow()
+    due = and_(
+        or_(MailAccount.next_poll_at.is_(None), MailAccount.next_poll_at <= now, MailAccount.poll_requested.is_(True)),
+        _lease_free(now),
+        or_(MailAccount.state != AccountState.AUTH_ERROR, MailAccount.poll_requested.is_(True)),
+        User.active.is_(True),
+    )
+    query = (select(MailAccount.id).join(User, User.id == MailAccount.user_id).where(due)
+             .order_by(MailAccount.poll_requested.desc(), MailAccount.next_poll_at.asc().nulls_first(),
+                       MailAccount.id).limit(limit))
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=MailAccount)
+    candidates = list(db.session.scalars(query))
+    claimed = [account_id for account_id in candidates if _take(account_id, worker_id, lease_s, now)]
+    db.session.commit()
+    return claimed
+
+
+def claim_account(account_id: int, worker_id: str, lease_s: float = LEASE_S) -> bool:
+    """Lease this one account now, due or not (mail fetch --account); False if another worker
+    holds it. Commits. Raises SQLAlchemyError."""
+    taken = _take(account_id, worker_id, lease_s, utcnow())
+    db.session.commit()
+    return taken
+
+
+def _take(account_id: int, worker_id: str, lease_s: float, now) -> bool:
+    # Compare-and-set: of two workers racing for one account, exactly one matches the row.
+    result = db.session.execute(
+        update(MailAccount).where(MailAccount.id == account_id, _lease_free(now))
+        .values(lease_owner=worker_id, lease_until=now + timedelta(seconds=lease_s), poll_requested=False),
+        execution_options={"synchronize_session": False})
+    return result.rowcount == 1
+
+
+def release(account_id: int, worker_id: str) -> None:
+    """Give the lease back (only if this worker still holds it) and commit."""
+    db.session.execute(
+        update(MailAccount).where(MailAccount.id == account_id, MailAccount.lease_owner == worker_id)
+        .values(lease_owner="", lease_until=None), execution_options={"synchronize_session": False})
+    db.session.commit()
+
+
+def request_fetch_now(account_id: int) -> None:
+    """Ask for a poll of this account as soon as a worker is free (Fetch now); commits."""
+    db.session.execute(update(MailAccount).where(MailAccount.id == account_id).values(poll_requested=True),
+                       execution_options={"synchronize_session": False})
+    db.session.commit()
+    _wakeup.set()
+
+
+def is_polling(account: MailAccount) -> bool:
+    """Whether a worker holds this account's lease now (a poll is running)."""
+    return bool(account.lease_owner) and account.lease_until is not None and account.lease_until > utcnow()
+
+
+def progress_sentence(account: MailAccount) -> str:
+    """'Fetched 340 of 1,200' while a poll runs; '' otherwise."""
+    if not is_polling(account) or not account.progress_total:
+        return ""
+    return f"Fetched {account.progress_done:,} of {account.progress_total:,}"
+
+
+def poll_claimed(ctx: MailContext, account_id: int, worker_id: str, *, lease_s: float = LEASE_S,
+                 stop: threading.Event | None = None) -> PollResult | None:
+    """Poll an account this worker has claimed, then release it. None if the account is gone.
+
+    The size limit is the app's MAIL_MAX_MESSAGE_BYTES (default 25 MB). Needs an app context.
+    """
+    limit = current_app.config.get("MAIL_MAX_MESSAGE_BYTES") or MAX_MESSAGE_BYTES
+    try:
+        return poll_account(ctx, account_id, lease_owner=worker_id, lease_s=lease_s, stop=stop,
+                            max_message_bytes=int(limit))
+    except LookupError:
+        return None
+    finally:
+        db.session.rollback()
+        release(account_id, worker_id)
+
+
+def run_once(ctx: MailContext, worker_id: str, *, limit: int = CLAIM_LIMIT, lease_s: float = LEASE_S,
+             stop: threading.Event | None = None,
+             on_result: Callable[[PollResult], None] | None = None) -> list[PollResult]:
+    """Poll every account due now (claiming a few at a time), each at most once. Needs an app
+    context. Raises SQLAlchemyError if the database cannot be reached."""
+    results: list[PollResult] = []
+    polled: set[int] = set()
+    while stop is None or not stop.is_set():
+        claimed = claim_due_accounts(worker_id, limit, lease_s)
+        fresh = [account_id for account_id in claimed if account_id not in polled]
+        for account_id in claimed:
+            if account_id not in fresh:  # still due after this run polled it: leave it for later
+                release(account_id, worker_id)
+        if not fresh:
+            break
+        for position, account_id in enumerate(fresh):
+            if stop is not None and stop.is_set():
+                for unpolled in fresh[position:]:
+                    release(unpolled, worker_id)
+                break
+            polled.add(account_id)
+            result = poll_claimed(ctx, account_id, worker_id, lease_s=lease_s, stop=stop)
+            if result is not None:
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+    return results
+
+
+def run_forever(app: Flask, stop: threading.Event, *, worker_id: str | None = None, tick_s: float = TICK_S,
+                lease_s: float = LEASE_S, on_result: Callable[[PollResult], None] | None = None) -> None:
+    """Poll due accounts until `stop` is set; a failing round is logged and retried next tick."""
+    worker_id = worker_id or new_worker_id()
+    while not stop.is_set():
+        try:
+            with app.app_context():
+                run_once(app.extensions["mail"], worker_id, lease_s=lease_s, stop=stop, on_result=on_result)
+        except Exception:  # the database away for a moment must not end the worker
+            log.exception("mail worker %s: a round failed; trying again in %s s", worker_id, tick_s)
+        _pause(stop, tick_s)
+
+
+def _pause(stop: threading.Event, tick_s: float) -> None:
+    deadline = time.monotonic() + tick_s
+    while not stop.is_set() and not _wakeup.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        stop.wait(min(remaining, WAIT_STEP_S))
+    _wakeup.clear()
+
+
+@dataclass
+class Poller:
+    """The web process's own poller (MAIL_POLLER=thread)."""
+
+    thread: threading.Thread
+    stop_event: threading.Event
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Ask the thread to stop after the batch it is on, and wait for it."""
+        self.stop_event.set()
+        self.thread.join(timeout_s)
+
+
+def start_poller_thread(app: Flask, *, tick_s: float = TICK_S) -> Poller:
+    """Start a daemon thread polling due accounts in app contexts of its own."""
+    stop_event = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(app, stop_event),
+                              kwargs={"worker_id": new_worker_id("thread"), "tick_s": tick_s},
+                              name="mail-poller", daemon=True)
+    thread.start()
+    return Poller(thread, stop_event)
+
+
+def init_app(app: Flask) -> None:
+    """With MAIL_POLLER=thread, start the poller with the first request.
+
+    Not at import: every `flask` command (db upgrade, mail worker) builds the app too, and none
+    of them should poll. Two web processes each run one; the leases keep them apart.
+    """
+    if app.config.get("MAIL_POLLER") != "thread":
+        return
+    lock = threading.Lock()
+
+    def start_mail_poller(sender: Flask, **extra: object) -> None:
+        if "mail_poller" in app.extensions:
+            return
+        with lock:
+            if "mail_poller" not in app.extensions:
+                poller = start_poller_thread(app)
+                app.extensions["mail_poller"] = poller
+                atexit.register(poller.stop, 5)
+
+    # A signal rather than before_request: a before_request that redirects (sign-in, setup)
+    # would skip the ones registered after it.
+    request_started.connect(start_mail_poller, app, weak=False)
+
+
+def _addon_enabled() -> bool:
+    return bool(db.session.scalar(select(OrgSettings.mail_addon_enabled).where(OrgSettings.id == 1)))
