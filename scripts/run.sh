@@ -19,4 +19,5 @@ printf '==> loading demo data (if not loaded yet)\n'
 .venv/bin/flask --app app demo
 
 printf '\nCRM Mail Add-on running at http://%s:%s/\n\n' "$HOST" "$PORT"
-exec .venv/bin/flask --app app run --host "$HOST" --port "$PORT"
+# gunicorn, one process with threads: the embedded SQLite and the poller thread want one process.
+exec .venv/bin/gunicorn --workers 1 --threads 8 --bind "$HOST:$PORT" --access-logfile - "app:create_app()"
