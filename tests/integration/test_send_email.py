@@ -156,3 +156,19 @@ def test_the_day_runs_midnight_to_midnight_in_the_organisations_time_zone(app):
     db.session.commit()
     start, end = outbox.today_window(datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc))  # 22:00 on the 9th in New York
     assert start.isoformat() == "2026-01-09T00:00:00-05:00" and (end - start).total_seconds() == 86400
+
+
+def test_attachments_go_out_and_are_kept_with_the_sent_copy(sender, smtp_server):
+    import io
+    from models import Attachment
+    user, client, contact, _ = sender
+    response = client.post(f"/compose/contacts/{contact.id}", data={
+        "to": contact.email, "subject": "Quote attached", "body": "See attached.",
+        "attachments": [(io.BytesIO(b"%PDF-1.4 quote"), "quote.pdf", "application/pdf")]},
+        content_type="multipart/form-data")
+    assert response.status_code == 303
+    message = email_lib.message_from_bytes(smtp_server.messages[-1][3], policy=policy.default)
+    parts = list(message.iter_attachments())
+    assert [(p.get_filename(), p.get_content()) for p in parts] == [("quote.pdf", b"%PDF-1.4 quote")]
+    sent = db.session.scalars(db.select(Email)).one()
+    assert [a.filename for a in db.session.scalars(db.select(Attachment).where(Attachment.email_id == sent.id))] == ["quote.pdf"]
