@@ -91,3 +91,19 @@ def test_record_page_explains_the_disabled_addon(client, admin):
     assert "an administrator must enable it first" in page
     set_mail_addon_enabled(True)
     assert "No emails with Lee yet." in client.get(f"/contacts/{record.id}").get_data(as_text=True)
+
+
+def test_every_page_without_parameters_renders_for_an_administrator(app, client, admin):
+    set_mail_addon_enabled(True)
+    pages = [rule.rule for rule in app.url_map.iter_rules()
+             if "GET" in rule.methods and not rule.arguments and rule.endpoint not in ("static", "auth.signin",
+                                                                                        "auth.setup_admin")]
+    assert len(pages) >= 10
+    for url in pages:
+        response = client.get(url, follow_redirects=True)
+        assert response.status_code == 200, (url, response.status_code)
+
+
+def test_setup_mail_addon_page_shows_the_organisation_settings(client, admin):
+    page = client.get("/setup/addons/mail").get_data(as_text=True)
+    assert "Allowed mail servers" in page and "Daily recipients per user" in page and "Time zone" in page
