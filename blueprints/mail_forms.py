@@ -51,8 +51,8 @@ def _set(field, value) -> None:
     field.raw_data = [str(value)]
 
 
-def _port_field(label: str = "Port") -> IntegerField:
-    return IntegerField(label, validators=[InputRequired("Enter the port."),
+def _port_field(label: str = "Port", default: int | None = None) -> IntegerField:
+    return IntegerField(label, default=default, validators=[InputRequired("Enter the port."),
                                            NumberRange(1, 65535, "The port must be between 1 and 65535.")])
 
 
@@ -63,7 +63,7 @@ class Pop3AccountForm(FlaskForm):
     email = EmailField("Email Address", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
                        filters=[_strip])
     host = StringField("Incoming Server", validators=[DataRequired(), Length(max=253), validate_host], filters=[_strip])
-    port = _port_field()
+    port = _port_field(default=pop3.DEFAULT_PORTS["ssl"])
     security = SelectField("Security", choices=SECURITY_CHOICES, default="ssl")
     username = StringField("Username", validators=[DataRequired(), Length(max=254)], filters=[_strip])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
@@ -104,7 +104,7 @@ class SendAsForm(FlaskForm):
     from_address = EmailField("From address", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
                               filters=[_strip])
     host = StringField("SMTP server", validators=[DataRequired(), Length(max=253), validate_host], filters=[_strip])
-    port = _port_field()
+    port = _port_field(default=smtp.DEFAULT_PORTS["starttls"])
     security = SelectField("Security", choices=SECURITY_CHOICES, default="starttls")
     use_incoming = BooleanField("Use the same credentials as the incoming account")
     username = StringField("Username", validators=[Length(max=254)], filters=[_strip])

@@ -99,13 +99,14 @@ def load_demo_mail(users_created: list) -> None:
 
     from mail import addon, matching, store
     from mail.parsing import parse
-    from models import Direction, SendState, SharingMode, db, utcnow
+    from models import Direction, Record, SendState, SharingMode, db, utcnow
 
     start = utcnow() - timedelta(days=len(DEMO_MAIL))
     for n, (owner_index, customer, subject, body, sent) in enumerate(DEMO_MAIL):
         owner = users_created[owner_index]
         message = EmailMessage()
-        me, them = formataddr((owner.name, owner.email)), customer
+        person = db.session.scalar(db.select(Record).where(Record.email == customer))
+        me, them = formataddr((owner.name, owner.email)), formataddr((person.full_name, customer))
         message["From"], message["To"] = (me, them) if sent else (them, me)
         message["Subject"] = subject
         message["Date"] = format_datetime(start + timedelta(days=n, hours=n))

@@ -31,6 +31,16 @@ PAGES = [
     ("settings", "/settings/"),
     ("email", "/email/"),
 ]
+# Seen by Daniel, a sales rep whose mail is Public (his own company's domain excluded).
+REP_PAGES = [
+    ("rep-lead-emails", "/leads/1"),
+    ("rep-email", "/email/"),
+    ("rep-email-read", "/email/1"),
+    ("rep-mail-addon", "/settings/mail/addon/"),
+    ("rep-mail-accounts", "/settings/mail/accounts"),
+    ("rep-add-pop3-account", "/settings/mail/accounts/new"),
+    ("rep-send-mail-as", "/settings/mail/send-as/"),
+]
 
 
 def main(outdir: str) -> None:
@@ -38,7 +48,7 @@ def main(outdir: str) -> None:
 
     os.makedirs(outdir, exist_ok=True)
     instance = tempfile.mkdtemp(prefix="crm-shots-")
-    app = create_app({"INSTANCE_PATH": instance, "MAIL_ALLOW_LOCAL_SERVERS": True})
+    app = create_app({"INSTANCE_PATH": instance, "MAIL_ALLOW_LOCAL_SERVERS": True, "MAIL_SECRET_KEY": "shots"})
     with app.app_context():
         upgrade()
         load_demo()
@@ -52,13 +62,23 @@ def main(outdir: str) -> None:
         page.screenshot(path=f"{outdir}/signin.png")
         page.fill("#email", DEMO_USERS[0][0])
         page.fill("#password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         for name, path in PAGES:
             page.goto(base + path)
             if name == "lead-new-errors":
                 page.fill("#email", "not an address")
                 page.click("#record-form button[type=submit]")
                 page.wait_for_selector(".field-error")
+            page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
+        page.get_by_role("button", name="Sign out").click()
+        page.fill("#email", DEMO_USERS[1][0])
+        page.fill("#password", DEMO_PASSWORD)
+        page.click("main button[type=submit]")
+        for name, path in REP_PAGES:
+            page.goto(base + path)
+            if name == "rep-lead-emails":
+                page.get_by_role("link", name="Quote for 40 pallets of cold-chain storage", exact=True).click()
+                page.wait_for_selector("#email-reader .email-body, #email-reader article, #email-reader h2")
             page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
         browser.close()
     server.shutdown()
