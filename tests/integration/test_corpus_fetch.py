@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from mail.parsing import parse
 from models import Attachment, Email, RawMessage, db
+from tests.conftest import PASSWORD
 from tests.integration.sync_support import add_account, emails_of, fresh, lead, links_of, owner, poll
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -73,3 +74,13 @@ def test_every_corpus_message_is_fetched_parsed_matched_and_kept_byte_for_byte(m
                                      .where(Attachment.email_id == email.id)) > 0, path.name
     assert linked >= len(records) and result.linked >= len(records)
     assert poll(mail_app, account.id).fetched == 0  # and all of it recognised the next time
+
+    # ...and every one of them opens on the reading page (and its body document) without an error.
+    client = mail_app.test_client()
+    client.post("/signin", data={"email": "rep@example.com", "password": PASSWORD})
+    for email, path in zip(emails_of(account.id), files):
+        page = client.get(f"/email/{email.id}")
+        assert page.status_code == 200 and b"Something went wrong" not in page.data, path.name
+        if email.html_body:
+            body = client.get(f"/email/{email.id}/body")
+            assert body.status_code == 200 and b"<script" not in body.data.lower(), path.name
