@@ -48,9 +48,7 @@ def init_app(app: Flask) -> None:
         return _render(error.code, message or error.description)
 
     @app.errorhandler(Exception)
-    def unexpected_error(error: Exception):
-        if isinstance(error, HTTPException):
-            return http_error(error)
+    def unexpected_error(error: Exception):  # HTTP errors have their own handler above
         app.logger.exception("Unhandled error")  # the traceback goes to the log, never the page
         db.session.rollback()
         return _render(500, DEFAULT_MESSAGES[500])

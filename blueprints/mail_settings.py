@@ -10,7 +10,6 @@ from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from crm.org import org_settings
 from mail import accounts, providers, worker
 from mail.accounts import AccountInput
-from models import db
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
 ACCOUNT_FORM = "mail_settings/account_new.html"
@@ -125,17 +124,25 @@ def account_hosted():
 def account_password(account_id: int):
     """Change the incoming password: the new one is tested before it replaces the old one."""
     account = get_account_or_404(account_id)
+    return password_change(
+        lambda password: accounts.change_password(mail_context(), account, password),
+        heading="Change the incoming password", back=url_for("mail_settings.account_list"),
+        subject=f"{account.name}: {account.username} on {account.host}:{account.port}",
+        done=f"The password of {account.name} has been changed.")
+
+
+def password_change(change, *, heading: str, subject: str, done: str, back: str):
+    """The password page of an account or identity: `change(password)` tests it and keeps it if it works."""
     form = PasswordChangeForm()
     report = None
     if form.validate_on_submit():
-        report = accounts.change_password(mail_context(), account, form.password.data)
+        report = change(form.password.data)
         if report.ok:
-            flash(f"The password of {account.name} has been changed.", "success")
-            return redirect_to(url_for("mail_settings.account_list"))
+            flash(done, "success")
+            return redirect_to(back)
     status = 422 if form.is_submitted() else 200
     return render("mail_settings/password.html", "password_form", status=status, form=form, report=report,
-                  heading="Change the incoming password", cancel_url=url_for("mail_settings.account_list"),
-                  subject=f"{account.name}: {account.username} on {account.host}:{account.port}")
+                  heading=heading, cancel_url=back, subject=subject)
 
 
 @bp.route("/accounts/<int:account_id>/default", methods=["POST"])
@@ -174,7 +181,6 @@ def account_fetch(account_id: int):
 def account_health(account_id: int):
     """One account's health: live progress while it is polled ("Fetched 340 of 1,200")."""
     account = get_account_or_404(account_id)
-    db.session.refresh(account)
     return render_template("mail_settings/_account_health.html", a=account)
 
 

@@ -5,7 +5,8 @@ from flask import Blueprint, abort, current_app, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import PasswordChangeForm, SendAsForm, VerifyForm
+from blueprints.mail_forms import SendAsForm, VerifyForm
+from blueprints.mail_settings import password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail import identities, providers
 from mail.errors import MailError
@@ -133,17 +134,11 @@ def identity_code_send(identity_id: int):
 def identity_password(identity_id: int):
     """Change the outgoing password: tested before it is kept."""
     identity = get_identity_or_404(identity_id)
-    form = PasswordChangeForm()
-    report = None
-    if form.validate_on_submit():
-        report = identities.change_password(mail_context(), identity, form.password.data)
-        if report.ok:
-            flash(f"The outgoing password of {identity.from_address} has been changed.", "success")
-            return redirect_to(url_for("send_as.identity_list"))
-    status = 422 if form.is_submitted() else 200
-    return render("mail_settings/password.html", "password_form", status=status, form=form, report=report,
-                  heading="Change the outgoing password", cancel_url=url_for("send_as.identity_list"),
-                  subject=f"{identity.from_address}: {identity.username} on {identity.host}:{identity.port}")
+    return password_change(
+        lambda password: identities.change_password(mail_context(), identity, password),
+        heading="Change the outgoing password", back=url_for("send_as.identity_list"),
+        subject=f"{identity.from_address}: {identity.username} on {identity.host}:{identity.port}",
+        done=f"The outgoing password of {identity.from_address} has been changed.")
 
 
 @bp.route("/<int:identity_id>/delete", methods=["POST"])

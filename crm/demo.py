@@ -1,9 +1,15 @@
 """Demo data: three users of a small company and about thirty Leads and Contacts."""
 from __future__ import annotations
 
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+
 from crm import records, users
 from crm.org import org_settings
-from models import Contact, Lead
+from mail import addon, matching, store
+from mail.parsing import parse
+from models import Contact, Direction, Lead, Record, SendState, SharingMode, db, utcnow
 
 DEMO_PASSWORD = "demo-pass-2026"
 # (email, name, admin): the CEO administers the CRM; two sales reps work the leads.
@@ -93,14 +99,6 @@ DEMO_MAIL = [
 def load_demo_mail(users_created: list) -> None:
     """Mail for the demo users, filed under their records, with a mix of sharing modes:
     the CEO Private, Daniel Public (his own company's domain excluded), Priya Custom."""
-    from datetime import timedelta
-    from email.message import EmailMessage
-    from email.utils import format_datetime, formataddr, make_msgid
-
-    from mail import addon, matching, store
-    from mail.parsing import parse
-    from models import Direction, Record, SendState, SharingMode, db, utcnow
-
     start = utcnow() - timedelta(days=len(DEMO_MAIL))
     for n, (owner_index, customer, subject, body, sent) in enumerate(DEMO_MAIL):
         owner = users_created[owner_index]

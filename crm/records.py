@@ -1,10 +1,9 @@
 """Leads and Contacts: search, save, delete, convert."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import func, or_, select
 
+from crm.paging import Page, contains_pattern, paginate
 from mail import matching
 from models import Contact, Lead, Record, RecordAddress, RecordKind, db, utcnow
 
@@ -15,22 +14,6 @@ EDITABLE_FIELDS = ("first_name", "last_name", "company", "email", "phone", "owne
 
 normalise_address = matching.normalise_address
 
-@dataclass
-class Page:
-    items: list[Record]
-    page: int
-    pages: int
-    total: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
 def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
     """Records of one kind whose name, email or company contains `q`, by name, one page."""
     query = select(Record).where(Record.kind == kind)
@@ -38,7 +21,7 @@ def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
         query = query.where(Record.converted_contact_id.is_(None))
     q = q.strip().lower()
     if q:
-        like = f"%{_escape_like(q)}%"
+        like = contains_pattern(q)
         full_name = func.lower(Record.first_name + " " + Record.last_name)
         query = query.where(
             or_(
@@ -48,19 +31,7 @@ def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
                 func.lower(Record.company).like(like, escape="\\"),
             )
         )
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    items = db.session.scalars(
-        query.order_by(Record.last_name, Record.first_name, Record.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return Page(list(items), page, pages, total)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return paginate(query.order_by(Record.last_name, Record.first_name, Record.id), page, PAGE_SIZE)
 
 
 def get(kind: RecordKind, record_id: int) -> Record | None:

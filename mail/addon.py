@@ -89,8 +89,11 @@ def current_choice(user: User) -> AddonChoice:
                        s.consolidate_as, s.consolidate_name)
 
 
-def _shared_ids(user: User) -> set[int]:
-    return set(db.session.scalars(select(Email.id).where(Email.owner_id == user.id, sharing.shared_with_others())))
+def _shared_ids(user: User, record_id: int | None = None) -> set[int]:
+    query = select(Email.id).where(Email.owner_id == user.id, sharing.shared_with_others())
+    if record_id is not None:  # a Share Email box can only change the emails linked to its record
+        query = query.where(Email.id.in_(select(EmailLink.email_id).where(EmailLink.record_id == record_id)))
+    return set(db.session.scalars(query))
 
 
 def _records_of(email_ids: set[int]) -> int:
@@ -114,16 +117,18 @@ def _apply(user: User, choice: AddonChoice) -> None:
     db.session.flush()
 
 
-def _measure(user: User, change) -> Effect:
+def _measure(user: User, change, record_id: int | None = None) -> Effect:
     """Apply `change` inside a savepoint, count with the sharing rule itself, roll it back.
 
     The preview cannot disagree with what saving does: it is the same rule on the same rows.
+    With `record_id`, only that record's emails are counted (all a Share Email box can change):
+    the record page asks this on every view, so it must not scan all the user's mail.
     """
-    before = _shared_ids(user)
+    before = _shared_ids(user, record_id)
     savepoint = db.session.begin_nested()
     try:
         change()
-        after = _shared_ids(user)
+        after = _shared_ids(user, record_id)
     finally:
         savepoint.rollback()
     shown, hidden = after - before, before - after
@@ -167,7 +172,7 @@ def _set_share(user: User, record_id: int, shared: bool) -> None:
 
 
 def share_preview(user: User, record_id: int, shared: bool) -> Effect:
-    return _measure(user, lambda: _set_share(user, record_id, shared))
+    return _measure(user, lambda: _set_share(user, record_id, shared), record_id)
 
 
 def set_share(user: User, record_id: int, record_name: str, shared: bool) -> Effect:

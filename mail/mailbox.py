@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, or_, select
 
+from crm.paging import Page, contains_pattern, paginate
 from mail.sharing import visible_emails
 from models import Attachment, Email, SendState, User, db
 
@@ -44,22 +45,6 @@ class Folder:
     unread: int
 
 
-@dataclass
-class Page:
-    items: list[Email]
-    page: int
-    pages: int
-    total: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
 def own_mail_page(viewer: User, view: MailView, page: int = 1) -> Page:
     """One page of the viewer's own mail in this view, newest first.
 
@@ -75,15 +60,10 @@ def own_mail_page(viewer: User, view: MailView, page: int = 1) -> Page:
     if view.unread:
         query = query.where(Email.is_read.is_(False))
     if view.q:
-        like = f"%{_escape_like(view.q.lower())}%"
+        like = contains_pattern(view.q.lower())
         query = query.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
             Email.subject, Email.from_name, Email.from_address, Email.to_text, Email.cc_text, Email.text_body))))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    items = db.session.scalars(query.order_by(Email.date.desc(), Email.id.desc())
-                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    return Page(list(items), page, pages, total)
+    return paginate(query.order_by(Email.date.desc(), Email.id.desc()), page, PAGE_SIZE)
 
 
 def side_lists(viewer: User) -> dict:
@@ -118,7 +98,3 @@ def folder_of(email: Email) -> str:
 def attachments_of(email: Email) -> list[Attachment]:
     """The email's attachments, in order, without their content (deferred)."""
     return list(db.session.scalars(select(Attachment).where(Attachment.email_id == email.id).order_by(Attachment.id)))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
