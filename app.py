@@ -1,18 +1,21 @@
 """The CRM Mail Add-on: application factory (config, extensions, blueprints, CLI)."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request_started
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mail.context import MailContext
+from mail.inbound import worker
 from mail.secrets import SecretBox, load_or_create_key
 from models import User, db
 
@@ -48,7 +51,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     key = load_or_create_key(app.config["MAIL_SECRET_KEY"], app.instance_path)
     app.extensions["mail"] = MailContext(
         box=SecretBox(key), allow_local=bool(app.config["MAIL_ALLOW_LOCAL_SERVERS"]),
-        cafile=app.config["MAIL_TLS_CA_FILE"], timeout_s=app.config["MAIL_TIMEOUT_S"])
+        cafile=app.config["MAIL_TLS_CA_FILE"], timeout_s=app.config["MAIL_TIMEOUT_S"],
+        max_message_bytes=app.config["MAIL_MAX_MESSAGE_BYTES"])
 
     from blueprints import (addon_settings, auth, cli, compose, email, errors, mail_settings, records, related,
                             send_as, settings, setup, web)
@@ -58,13 +62,33 @@ def create_app(overrides: dict | None = None) -> Flask:
     for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, addon_settings.bp, related.bp, compose.bp, email.bp, cli.bp):
         app.register_blueprint(blueprint)
     from blueprints import mail_cli
-    from mail import worker as mail_worker
 
     app.register_blueprint(mail_cli.bp)
-    mail_worker.init_app(app)  # MAIL_POLLER=thread: this process polls the mail accounts itself
+    if app.config["MAIL_POLLER"] == "thread":  # this process polls the mail accounts itself
+        _start_poller_with_first_request(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
+
+
+def _start_poller_with_first_request(app: Flask) -> None:
+    """Start the mail poller thread with the first request.
+
+    Not at import: every `flask` command (db upgrade, mail worker) builds the app too, and none
+    of them should poll. Two web processes each run one; the leases keep them apart.
+    """
+    lock = threading.Lock()
+
+    def start_mail_poller(sender: Flask, **extra: object) -> None:
+        with lock:
+            if "mail_poller" not in app.extensions:
+                poller = worker.start_poller_thread(app.app_context, app.extensions["mail"])
+                app.extensions["mail_poller"] = poller
+                atexit.register(poller.stop, 5)
+
+    # A signal rather than before_request: a before_request that redirects (sign-in, setup)
+    # would skip the ones registered after it.
+    request_started.connect(start_mail_poller, app, weak=False)
 
 
 @login_manager.user_loader

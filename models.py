@@ -56,6 +56,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+MESSAGE_ID_CHARS = 998  # Message-ID, In-Reply-To and the ledger's message_id columns
+# The folders every mailbox has (Email.folder); consolidation adds folders and labels of its own.
+INBOX, SENT, DRAFTS = "Inbox", "Sent", "Drafts"
+
+
+def normalise_address(text: str | None) -> str:
+    """An email address as the CRM compares it (records, users, participants): trimmed, lowercased."""
+    return (text or "").strip().lower()
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back timezone-aware.
 
@@ -373,10 +383,10 @@ class Email(db.Model):
     direction: Mapped[Direction] = mapped_column(_enum(Direction), default=Direction.RECEIVED)
     send_state: Mapped[SendState] = mapped_column(_enum(SendState), default=SendState.NONE)
     send_error: Mapped[str] = mapped_column(Text, default="")
-    folder: Mapped[str] = mapped_column(String(80), default="Inbox")
+    folder: Mapped[str] = mapped_column(String(80), default=INBOX)
     label: Mapped[str] = mapped_column(String(80), default="")
-    message_id: Mapped[str] = mapped_column(String(998), index=True)
-    in_reply_to: Mapped[str] = mapped_column(String(998), default="")
+    message_id: Mapped[str] = mapped_column(String(MESSAGE_ID_CHARS), index=True)
+    in_reply_to: Mapped[str] = mapped_column(String(MESSAGE_ID_CHARS), default="")
     references: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     from_name: Mapped[str] = mapped_column(String(254), default="")
@@ -482,7 +492,7 @@ class FetchedMessage(db.Model):
     account_id: Mapped[int] = mapped_column(ForeignKey("mail_accounts.id", ondelete="CASCADE"), index=True)
     uidl: Mapped[Optional[str]] = mapped_column(String(255), default=None)  # None: server without UIDL
     size: Mapped[int] = mapped_column(Integer, default=0)
-    message_id: Mapped[str] = mapped_column(String(998), default="")
+    message_id: Mapped[str] = mapped_column(String(MESSAGE_ID_CHARS), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
     state: Mapped[FetchState] = mapped_column(_enum(FetchState), default=FetchState.FETCHED)
     reason: Mapped[str] = mapped_column(String(255), default="")

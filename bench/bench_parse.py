@@ -1,4 +1,4 @@
-"""Parse the test corpus N times: mail.parsing.parse against bare email.message_from_bytes.
+"""Parse the test corpus N times: mail.inbound.parsing.parse against bare email.message_from_bytes.
 
 Usage: .venv/bin/python bench/bench_parse.py [N]   (N defaults to 5; not part of the tests)
 The baseline is the standard parser with policy.default and nothing decoded; the ratio says
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mail.parsing import parse  # noqa: E402  (after the path set-up above)
+from mail.inbound.parsing import parse  # noqa: E402  (after the path set-up above)
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 SMALL_MESSAGE_BYTES = 8192  # the typical POP3 mail; the corpus also holds 1 MiB monsters
@@ -40,7 +40,7 @@ def main(rounds: int) -> None:
         print(f"{label}: {len(messages)} messages, {size / 1024:.1f} KiB average, x{rounds}")
         baseline = rate("email.message_from_bytes(policy.default)", messages, rounds,
                         lambda raw: email.message_from_bytes(raw, policy=policy.default))
-        ours = rate("mail.parsing.parse", messages, rounds, lambda raw: parse(raw, received))
+        ours = rate("mail.inbound.parsing.parse", messages, rounds, lambda raw: parse(raw, received))
         print(f"  ratio parse/baseline: {ours / baseline:.2f}\n")
 
 

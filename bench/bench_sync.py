@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/bench_sync.py [--messages 5000] [--records 10000] 
 (root, as the tests: it starts its own Dovecot and PostgreSQL; not part of the tests).
 
 (a) baseline: poplib UIDL + RETR of every message + email.message_from_bytes(policy.default);
-(b) mail.sync.poll_account of the same mailbox (fetch, parse, match against the Leads and
+(b) mail.inbound.sync.poll_account of the same mailbox (fetch, parse, match against the Leads and
     Contacts, store, commit) into SQLite and into PostgreSQL; target: at least half of (a);
 (c) a second poll with nothing new, on twice as many messages left on the server; target < 1 s;
 (d) peak memory of a poll that meets a 25 MB message, in a fresh subprocess; target < 150 MB.
@@ -91,7 +91,7 @@ def make_app(url: str, instance: str):
 
 def seed(app, records: int, dovecot: DovecotServer, login: str, password: str) -> int:
     """The add-on on, a user, `records` Leads and Contacts, the account; returns its id."""
-    from crm.org import set_mail_addon_enabled
+    from mail.org import set_mail_addon_enabled
     from crm.users import create_user
     from models import Security
 
@@ -114,7 +114,7 @@ def seed(app, records: int, dovecot: DovecotServer, login: str, password: str) -
 
 
 def timed_poll(app, account_id: int):
-    from mail.sync import poll_account
+    from mail.inbound.sync import poll_account
     with app.app_context():
         started = time.perf_counter()
         result = poll_account(app.extensions["mail"], account_id)
@@ -134,7 +134,7 @@ def memory_child(url: str, instance: str, account_id: int, trace: bool) -> None:
     """Run in a fresh process: one poll; print peak RSS (and Python allocations if traced)."""
     import tracemalloc
     from app import create_app
-    from mail.sync import poll_account
+    from mail.inbound.sync import poll_account
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x", "INSTANCE_PATH": instance,
                       "MAIL_SECRET_KEY": SECRET, "MAIL_ALLOW_LOCAL_SERVERS": True})
     with app.app_context():

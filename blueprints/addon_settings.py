@@ -9,7 +9,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
 from blueprints.web import mail_addon_required, redirect_to, render
-from mail import accounts, addon
+from mail.inbound import accounts
+from mail.reading import addon
 from models import ConsolidateAs, SharingMode
 
 bp = Blueprint("addon_settings", __name__, url_prefix="/settings/mail/addon")

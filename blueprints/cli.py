@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from flask import Blueprint
 
 from crm import demo, users
+from mail import demo as demo_mail
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -27,10 +28,18 @@ def users_create(email: str, name: str, password: str, admin: bool) -> None:
     click.echo(f"Created {user.role.label} {user.name} <{user.email}>.")
 
 
+def load_demo() -> list | None:
+    """The demo users, records and mail in an empty database; None if it has users already."""
+    created = demo.load_demo_records()
+    if created is not None:
+        demo_mail.load_demo_mail(created)
+    return created
+
+
 @bp.cli.command("demo")
 def demo_load() -> None:
     """Load the demo users, Leads and Contacts into an empty database."""
-    loaded = demo.load_demo()
+    loaded = load_demo()
     if loaded is None:
         click.echo("The database already has users: demo data not loaded.")
     else:

@@ -1,8 +1,6 @@
 """Send Email from a Lead or Contact, and Reply / Reply All to any email the viewer may see."""
 from __future__ import annotations
 
-from email.utils import getaddresses
-
 from flask import Blueprint, abort, current_app, flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,7 +9,9 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.web import mail_addon_required, redirect_to, render
 from crm import records
-from mail import matching, outbox, sharing
+from mail.inbound import matching
+from mail.outbound import outbox, replies
+from mail.reading import sharing
 from models import RecordKind
 
 bp = Blueprint("compose", __name__, url_prefix="/compose")
@@ -101,17 +101,7 @@ def reply(email_id: int):
 
 
 def _fill_reply(form: ComposeForm, original, reply_all: bool) -> None:
-    own = matching.owner_addresses(current_user)
-    first = original.reply_to_text or (original.from_address if original.direction.value == "received" else original.to_text)
-    to = [a for _, a in getaddresses([first]) if a]
-    cc = []
-    if reply_all:
-        cc = [a for _, a in getaddresses([original.to_text, original.cc_text]) if a and a.lower() not in own and a not in to]
-    form.to.data = ", ".join(a for a in to if a.lower() not in own) or ", ".join(to)
-    form.cc.data = ", ".join(cc)
-    subject = original.subject or ""
-    form.subject.data = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    quoted = "\n".join("> " + line for line in (original.text_body or "").splitlines())
-    form.body.data = f"\n\nOn {original.date:%d %b %Y %H:%M}, {original.from_name or original.from_address} wrote:\n{quoted}"
-    form.in_reply_to.data = original.message_id if original.message_id.startswith("<") else f"<{original.message_id}>"
-    form.references.data = original.references
+    draft = replies.reply_draft(original, matching.owner_addresses(current_user), reply_all=reply_all,
+                                when=f"{original.date:%d %b %Y %H:%M}")
+    for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
+        form[name].data = getattr(draft, name)

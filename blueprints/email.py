@@ -1,7 +1,7 @@
 """The Email tab: the user's own mail by folder and label, reading one message, its sanitised
 body, its attachments and its raw bytes.
 
-Every route that takes an email id loads it through mail.sharing (`get_visible`), so a hidden
+Every route that takes an email id loads it through mail.reading.sharing (`get_visible`), so a hidden
 email answers 404 exactly like a missing one, and the add-on switch guards every route.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from flask import Blueprint, abort, g, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.web import is_htmx, mail_addon_required, render
-from crm.org import org_settings
+from mail.org import org_settings
 from mail.htmlsafe import SafeHtml, sanitise
-from mail.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
-from mail.sharing import get_visible
+from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
+from mail.reading.sharing import get_visible
 from models import Attachment, Email, User, db
 
 bp = Blueprint("email", __name__, url_prefix="/email")

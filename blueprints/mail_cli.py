@@ -8,8 +8,8 @@ import click
 from flask import Blueprint, current_app
 from sqlalchemy import select
 
-from mail import worker
-from mail.sync import PollResult
+from mail.inbound import worker
+from mail.inbound.sync import PollResult
 from models import AccountState, MailAccount, OrgSettings, db
 
 bp = Blueprint("mail_cli", __name__, cli_group="mail")
@@ -73,7 +73,7 @@ def run_worker(interval: float) -> None:
     def report(result: PollResult) -> None:
         click.echo(f"Account {result.account_id}: {describe(result)}")
 
-    worker.run_forever(app, stop, worker_id=worker_id, tick_s=interval, on_result=report)
+    worker.run_forever(app.app_context, app.extensions["mail"], stop, worker_id=worker_id, tick_s=interval, on_result=report)
     click.echo("Mail worker stopped.")
 
 

@@ -10,7 +10,8 @@ from wtforms import BooleanField, EmailField, IntegerField, PasswordField, Radio
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, ValidationError
 
-from mail import pop3, smtp
+from mail.inbound import pop3
+from mail.outbound import smtp
 
 SECURITY_CHOICES = [SelectChoice("ssl", "SSL/TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "None")]
 LEAVE, DELETE = "leave", "delete"

@@ -7,9 +7,10 @@ from flask_login import current_user
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import DELETE, HostedAccountForm, PasswordChangeForm, Pop3AccountForm
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
-from crm.org import org_settings
-from mail import accounts, providers, worker
-from mail.accounts import AccountInput
+from mail.org import org_settings
+from mail.inbound import accounts, worker
+from mail import providers
+from mail.inbound.accounts import AccountInput
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
 ACCOUNT_FORM = "mail_settings/account_new.html"

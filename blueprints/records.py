@@ -7,8 +7,9 @@ from flask_login import current_user, login_required
 from blueprints.forms import ConfirmForm, RecordForm
 from blueprints.web import is_htmx, redirect_to, render
 from crm import records, users
-from crm.org import mail_addon_enabled
-from mail import related
+from mail.org import mail_addon_enabled
+from mail.inbound import matching
+from mail.reading import related
 from models import RecordKind
 
 bp = Blueprint("records", __name__)
@@ -84,7 +85,8 @@ def _edit(kind: str, record):
             form.secondary_email.data = records.secondary_address(record)
     if form.validate_on_submit():
         is_new = record.id is None
-        records.save(record, form.data)
+        saved = records.save(record, form.data)
+        matching.file_new_addresses(record.id, saved.added)
         flash(f"{LABELS[KINDS[kind]][0]} {'created' if is_new else 'saved'}: {record.full_name}.", "success")
         return redirect_to(url_for("records.record_detail", kind=kind, record_id=record.id))
     status = 422 if form.is_submitted() else 200
@@ -115,9 +117,10 @@ def lead_convert(record_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        contact = records.convert(lead)
+        saved = records.convert(lead)
     except ValueError as e:
         flash(str(e), "error")
         return redirect(url_for("records.record_detail", kind="leads", record_id=lead.id), 303)
+    matching.file_new_addresses(saved.record.id, saved.added)
     flash(f"{lead.full_name} is now a Contact.", "success")
-    return redirect(url_for("records.record_detail", kind="contacts", record_id=contact.id), 303)
+    return redirect(url_for("records.record_detail", kind="contacts", record_id=saved.record.id), 303)

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from blueprints.records import KIND_PATH, get_record_or_404
 from blueprints.web import is_htmx, mail_addon_required, render
-from mail import addon, related, sharing
+from mail.reading import addon, related, sharing
 from models import SharingMode
 
 bp = Blueprint("related", __name__)

@@ -8,9 +8,10 @@ from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import SendAsForm, VerifyForm
 from blueprints.mail_settings import password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
-from mail import identities, providers
+from mail.outbound import identities
+from mail import providers
 from mail.errors import MailError
-from mail.identities import IdentityInput
+from mail.outbound.identities import IdentityInput
 
 bp = Blueprint("send_as", __name__, url_prefix="/settings/mail/send-as")
 FORM = "mail_settings/send_as_new.html"

@@ -8,7 +8,7 @@ from blueprints.forms import ConfirmForm, UserForm
 from blueprints.web import admin_required, redirect_to, render
 from crm import users
 from blueprints.mail_forms import MailAddonAdminForm
-from crm.org import mail_addon_enabled, org_settings, set_mail_addon_enabled
+from mail.org import mail_addon_enabled, org_settings, set_mail_addon_enabled
 from mail.guard import validate_allowed_entry
 from models import User, db
 

@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
 from crm import users
-from crm.org import ADDON_DISABLED_MESSAGE, mail_addon_enabled
-from mail import worker
+from mail.org import ADDON_DISABLED_MESSAGE, mail_addon_enabled
+from mail.inbound import worker
 
 # Our pages load only our own scripts and styles; mail HTML gets a stricter policy of its own.
 CONTENT_SECURITY_POLICY = (

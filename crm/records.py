@@ -3,16 +3,24 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
-from crm.paging import Page, contains_pattern, paginate
-from mail import matching
-from models import Contact, Lead, Record, RecordAddress, RecordKind, db, utcnow
+from dataclasses import dataclass, field as dataclass_field
+
+from models import Contact, Lead, Record, RecordAddress, RecordKind, db, normalise_address, utcnow
+from queries import Page, contains_pattern, paginate
 
 PAGE_SIZE = 20
 KIND_CLASSES = {RecordKind.LEAD: Lead, RecordKind.CONTACT: Contact}
 EDITABLE_FIELDS = ("first_name", "last_name", "company", "email", "phone", "owner_id")
 
 
-normalise_address = matching.normalise_address
+@dataclass
+class Saved:
+    """A record written (flushed, not committed) and the addresses it newly has: the caller
+    files the mail that involves them (mail.inbound.matching.file_new_addresses) and commits."""
+
+    record: Record
+    added: list[str] = dataclass_field(default_factory=list)
+
 
 def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
     """Records of one kind whose name, email or company contains `q`, by name, one page."""
@@ -39,11 +47,10 @@ def get(kind: RecordKind, record_id: int) -> Record | None:
     return record if record is not None and record.kind is kind else None
 
 
-def save(record: Record, data: dict) -> Record:
-    """Copy the editable fields from `data` onto the record, keep its address index, commit.
+def save(record: Record, data: dict) -> Saved:
+    """Copy the editable fields from `data` onto the record and keep its address index; flush.
 
     `data["secondary_email"]`, when given, is the record's second address (empty: none).
-    When an address is new to the record, CRM mail already here that involves it is linked.
     """
     for field in EDITABLE_FIELDS:
         if field in data:
@@ -55,9 +62,7 @@ def save(record: Record, data: dict) -> Record:
     db.session.add(record)
     db.session.flush()
     secondary = data.get("secondary_email", secondary_address(record) if record.id else "")
-    _index_addresses(record, record.email, normalise_address(secondary))
-    db.session.commit()
-    return record
+    return Saved(record, _index_addresses(record, record.email, normalise_address(secondary)))
 
 
 def secondary_address(record: Record) -> str:
@@ -65,8 +70,8 @@ def secondary_address(record: Record) -> str:
         RecordAddress.record_id == record.id, RecordAddress.is_primary.is_(False)).limit(1)) or ""
 
 
-def _index_addresses(record: Record, primary: str, secondary: str) -> None:
-    """Make the record's address rows say exactly {primary, secondary}; link mail for new ones.
+def _index_addresses(record: Record, primary: str, secondary: str) -> list[str]:
+    """Make the record's address rows say exactly {primary, secondary}; returns the new ones.
 
     A record's existing emails stay linked when an address goes: the link rows are not touched.
     """
@@ -82,7 +87,7 @@ def _index_addresses(record: Record, primary: str, secondary: str) -> None:
     for address in added:
         db.session.add(RecordAddress(record_id=record.id, address=address, is_primary=wanted[address]))
     db.session.flush()
-    matching.link_existing(record.id, added)
+    return added
 
 
 def new(kind: RecordKind) -> Record:
@@ -94,8 +99,8 @@ def delete(record: Record) -> None:
     db.session.commit()
 
 
-def convert(lead: Record) -> Contact:
-    """Convert a Lead into a Contact; an existing Contact with the same address is reused.
+def convert(lead: Record) -> Saved:
+    """Convert a Lead into a Contact (an existing Contact with the same address is reused); flush.
 
     Raises ValueError when the lead was converted already.
     """
@@ -103,7 +108,7 @@ def convert(lead: Record) -> Contact:
         raise ValueError("Only a Lead can be converted.")
     if lead.converted_contact_id is not None:
         raise ValueError("This Lead has been converted already.")
-    contact = None
+    contact, added = None, []
     if lead.email:
         contact = db.session.scalar(
             select(Contact).where(Contact.email == lead.email).order_by(Contact.id).limit(1)
@@ -119,8 +124,8 @@ def convert(lead: Record) -> Contact:
         )
         db.session.add(contact)
         db.session.flush()
-        _index_addresses(contact, lead.email, secondary_address(lead))
+        added = _index_addresses(contact, lead.email, secondary_address(lead))
     lead.converted_contact_id = contact.id
     lead.converted_at = utcnow()
-    db.session.commit()
-    return contact
+    db.session.flush()
+    return Saved(contact, added)

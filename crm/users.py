@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import Role, SignInFailure, User, db, utcnow
+from models import Role, SignInFailure, User, db, normalise_address, utcnow
 
 # Failed sign-ins allowed for one address before each further try must wait.
 FREE_FAILURES = 5
@@ -37,21 +37,17 @@ class Throttled(SignInError):
         return f"Too many failed sign-ins for this address. Try again in {self.wait_s} seconds."
 
 
-def normalise_email(text: str) -> str:
-    return (text or "").strip().lower()
-
-
 def count_users() -> int:
     return db.session.scalar(select(func.count()).select_from(User)) or 0
 
 
 def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    return db.session.scalar(select(User).where(User.email == normalise_address(email)))
 
 
 def create_user(email: str, name: str, password: str, *, admin: bool = False) -> User:
     """Add a user; raises ValueError with a sentence when the address is taken or input is bad."""
-    email = normalise_email(email)
+    email = normalise_address(email)
     if find_user(email) is not None:
         raise ValueError(f"A user with the address {email} already exists.")
     if len(password) < PASSWORD_MIN_LENGTH:
@@ -82,7 +78,7 @@ def _wait_s(failures: int) -> int:
 def authenticate(email: str, password: str, now: datetime | None = None) -> User:
     """Return the user for these credentials; raises SignInError (or Throttled) otherwise."""
     now = now or utcnow()
-    email = normalise_email(email)
+    email = normalise_address(email)
     record = db.session.get(SignInFailure, email)
     if record is not None and (now - record.last_failure_at).total_seconds() > FAILURE_MEMORY_S:
         db.session.delete(record)

@@ -14,6 +14,7 @@ class MailContext:
     allow_local: bool  # MAIL_ALLOW_LOCAL_SERVERS: any address and port (tests, the demo)
     cafile: str | None = None  # MAIL_TLS_CA_FILE: extra CA bundle (self-hosted servers, tests)
     timeout_s: float = 10.0
+    max_message_bytes: int = 25 * 1024 * 1024  # MAIL_MAX_MESSAGE_BYTES: larger ones stay on the server
 
     def policy(self) -> GuardPolicy:
         """The guard policy in force now: the switch plus what an administrator allowed."""

@@ -16,7 +16,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from app import create_app  # noqa: E402
-from crm.demo import DEMO_PASSWORD, DEMO_USERS, load_demo  # noqa: E402
+from blueprints.cli import load_demo  # noqa: E402
+from crm.demo import DEMO_PASSWORD, DEMO_USERS  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

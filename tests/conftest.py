@@ -226,7 +226,7 @@ def live_server(tmp_path):
 def mail_live_server(tmp_path, mail_cafile):
     """The app with the add-on enabled, trusting the test mail servers, and two users:
     server.admin and server.rep are (email, password)."""
-    from crm.org import set_mail_addon_enabled
+    from mail.org import set_mail_addon_enabled
 
     app, server = _live_server(tmp_path, MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3, MAIL_POLLER="thread")
     with app.app_context():
@@ -275,7 +275,7 @@ def mail_cafile(dovecot, smtp_server, tmp_path_factory):
 @pytest.fixture
 def mail_app(app_factory, mail_cafile):
     """The app with the Mail Add-on enabled, trusting the test servers' certificates."""
-    from crm.org import set_mail_addon_enabled
+    from mail.org import set_mail_addon_enabled
 
     app = app_factory(MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
     app.test_client_class = FreshContextClient

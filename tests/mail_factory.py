@@ -1,6 +1,6 @@
 """Emails for tests, stored straight through the models (no POP3 server, no sync engine).
 
-`store_eml(owner, raw)` parses raw bytes with mail.parsing and stores what a fetch would;
+`store_eml(owner, raw)` parses raw bytes with mail.inbound.parsing and stores what a fetch would;
 `make_email(owner, ...)` builds a small message first. Both flush, never commit: the test client
 (FreshContextClient) commits before each request.
 """
@@ -11,9 +11,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
-from mail.parsing import Address, parse
-from models import (Attachment, Direction, Email, EmailLink, EmailParticipant, RawMessage, SendState, User,
-                    db)
+from crm import records
+from mail.inbound import matching
+from mail.inbound.parsing import Address, parse
+from models import (Attachment, Direction, Email, EmailLink, EmailParticipant, RawMessage, Record, SendState,
+                    User, db)
 
 CORPUS = Path(__file__).parent / "corpus"
 BASE_DATE = datetime(2025, 3, 3, 9, 30, tzinfo=timezone.utc)
@@ -104,3 +106,17 @@ def make_email(owner: User, *, minutes: int = 0, folder: str = "Inbox", label: s
     is_read = direction is Direction.SENT if is_read is None else is_read
     return store_eml(owner, raw, folder=folder, label=label, is_read=is_read, direction=direction,
                      send_state=send_state, record_ids=record_ids)
+
+
+def save_record(record: Record, data: dict) -> Record:
+    """Save a Lead or Contact as the record pages do: the record, then its new addresses filed."""
+    saved = records.save(record, data)
+    matching.file_new_addresses(saved.record.id, saved.added)
+    return saved.record
+
+
+def convert_lead(lead: Record) -> Record:
+    """Convert a Lead as the record page does; returns the Contact."""
+    saved = records.convert(lead)
+    matching.file_new_addresses(saved.record.id, saved.added)
+    return saved.record

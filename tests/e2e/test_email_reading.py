@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 import blueprints.email
 from crm import users
-from crm.org import set_mail_addon_enabled
+from mail.org import set_mail_addon_enabled
 from mail.htmlsafe import SafeHtml
 from models import Direction, db
 from tests.mail_factory import make_email

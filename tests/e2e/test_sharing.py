@@ -2,8 +2,8 @@
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from crm import records
-from crm.org import org_settings
+from mail.org import org_settings
+from tests.mail_factory import save_record
 from models import Lead, MailAccount, SendAs, User, db
 from tests.conftest import sign_in
 
@@ -39,7 +39,7 @@ def setting(mail_live_server, dovecot, smtp_server):
         db.session.add(SendAs(user_id=priya.id, from_name="Priya Nair", from_address="priya@northwind.example",
                               host=smtp_server.host, port=smtp_server.port, security="starttls", username=smtp_login,
                               password_encrypted=box.encrypt(smtp_password), verified=True))
-        lead = records.save(Lead(), {"first_name": "Olivia", "last_name": "Bennett", "company": "Brightwater",
+        lead = save_record(Lead(), {"first_name": "Olivia", "last_name": "Bennett", "company": "Brightwater",
                                      "email": "olivia@brightwater.example", "owner_id": daniel.id})
         lead_id = lead.id
     return {"lead_url": f"{mail_live_server.url}/leads/{lead_id}"}

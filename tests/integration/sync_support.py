@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from crm import records, users
-from mail import sync
+from mail.inbound import sync
+from tests.mail_factory import save_record
 from models import (FetchedMessage, Email, EmailLink, MailAccount, RawMessage, Record, RecordKind, Security, User,
                     db)
 from tests.conftest import PASSWORD
@@ -70,7 +71,7 @@ def poll(app, account_id: int, **options) -> sync.PollResult:
 def lead(address: str, *, kind: RecordKind = RecordKind.LEAD, owner_id: int | None = None,
          secondary: str = "") -> Record:
     record = records.new(kind)
-    return records.save(record, {"last_name": address.split("@")[0].title(), "email": address,
+    return save_record(record, {"last_name": address.split("@")[0].title(), "email": address,
                                  "owner_id": owner_id or owner().id, "secondary_email": secondary})
 
 

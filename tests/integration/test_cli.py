@@ -37,7 +37,7 @@ def test_demo_loads_three_users_and_about_thirty_records_once(app, auth):
 
 
 def test_demo_mail_shows_the_three_sharing_modes(app):
-    from mail import sharing
+    from mail.reading import sharing
     from models import Email
     app.test_cli_runner().invoke(args=["demo"])
     ceo, daniel, priya = (users.find_user(email) for email, _, _ in DEMO_USERS)

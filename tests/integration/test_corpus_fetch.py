@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from mail.parsing import parse
+from mail.inbound.parsing import parse
 from models import Attachment, Email, RawMessage, db
 from tests.conftest import PASSWORD
 from tests.integration.sync_support import add_account, emails_of, fresh, lead, links_of, owner, poll

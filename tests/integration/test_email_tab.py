@@ -13,7 +13,7 @@ import pytest
 
 import blueprints.email as email_blueprint
 from crm import users
-from crm.org import set_mail_addon_enabled
+from mail.org import set_mail_addon_enabled
 from models import AddonSettings, Attachment, Direction, Lead, SendState, SharingMode, db
 from tests.conftest import PASSWORD
 from tests.mail_factory import CORPUS, make_email, store_corpus

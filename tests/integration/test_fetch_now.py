@@ -1,5 +1,5 @@
 """Fetch now and account health on Settings > Mail > Mail Accounts, with a real Dovecot."""
-from mail import worker
+from mail.inbound import worker
 from models import MailAccount, db
 
 

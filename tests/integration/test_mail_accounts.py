@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from mail import accounts
+from mail.inbound import accounts
 from models import AccountState, MailAccount, User, db
 from tests.conftest import PASSWORD
 
@@ -211,7 +211,7 @@ def test_another_users_account_is_a_404_everywhere(rep, dovecot, mail_app):
 
 
 def test_guard_refuses_a_local_server_unless_allowed(app_factory, dovecot, mail_cafile):
-    from crm.org import set_mail_addon_enabled
+    from mail.org import set_mail_addon_enabled
     from crm import users
     app = app_factory(MAIL_ALLOW_LOCAL_SERVERS=False, MAIL_TLS_CA_FILE=mail_cafile)
     with app.app_context():
@@ -234,7 +234,7 @@ def test_guard_refuses_a_local_server_unless_allowed(app_factory, dovecot, mail_
 
 def test_hosted_domain_user_types_only_the_password(rep, dovecot, mail_app):
     owner, client = rep
-    from crm.org import org_settings
+    from mail.org import org_settings
     org = org_settings()
     org.hosted_domain, org.hosted_pop_host, org.hosted_pop_port, org.hosted_pop_security = (
         "example.com", dovecot.host, dovecot.ssl_port, "ssl")

@@ -4,10 +4,11 @@ import time
 
 import pytest
 
-from mail import guard, pop3
+from mail import guard
+from mail.inbound import pop3
 from mail.errors import NO_UIDL_SENTENCE, MailError
 from mail.guard import GuardPolicy
-from mail.pop3 import Pop3Session, Pop3Settings, Step
+from mail.inbound.pop3 import Pop3Session, Pop3Settings, Step
 from tests.servers import NO_UIDL_REPLIES, FakePop3Server
 
 LOCAL = GuardPolicy(allow_local=True)

@@ -1,8 +1,7 @@
 """A record's addresses (primary and secondary): all matched; a change keeps old links, links new mail."""
-from crm import records
-from mail import matching
+from mail.inbound import matching
 from models import Contact, Email, EmailLink, MailAccount, db
-from tests.mail_factory import make_email
+from tests.mail_factory import make_email, save_record
 
 
 def linked(record):
@@ -16,7 +15,7 @@ def test_changing_an_address_keeps_old_links_and_links_mail_already_here_from_th
                                security="ssl", username="u", password_encrypted="x", is_default=True))
     db.session.commit()
     mailbox = matching.crm_mailbox_id(owner.id)
-    contact = records.save(Contact(), {"last_name": "Bennett", "email": "old@brightwater.example",
+    contact = save_record(Contact(), {"last_name": "Bennett", "email": "old@brightwater.example",
                                        "owner_id": owner.id})
     old = make_email(owner, subject="From the old address", sender=("O", "old@brightwater.example"))
     new = make_email(owner, subject="From the new address", sender=("O", "new@brightwater.example"))
@@ -25,7 +24,7 @@ def test_changing_an_address_keeps_old_links_and_links_mail_already_here_from_th
         email.account_id = mailbox
     matching.link_email(old, ["old@brightwater.example"])
     db.session.commit()
-    records.save(contact, {"email": "New@Brightwater.example"})
+    save_record(contact, {"email": "New@Brightwater.example"})
     assert linked(contact) == {"From the old address", "From the new address"}
     assert other_box.id not in {l.email_id for l in db.session.scalars(db.select(EmailLink))}  # not the CRM mailbox
 

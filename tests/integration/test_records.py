@@ -2,6 +2,7 @@
 import pytest
 
 from crm import records
+from tests.mail_factory import save_record, convert_lead
 from models import Contact, Lead, Record, RecordKind, db
 
 KINDS = ["leads", "contacts"]
@@ -10,7 +11,7 @@ KINDS = ["leads", "contacts"]
 def add(kind, owner, last="Bennett", **fields):
     cls = Lead if kind == "leads" else Contact
     record = cls(last_name=last, owner_id=owner.id, **fields)
-    return records.save(record, {})
+    return save_record(record, {})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -165,7 +166,7 @@ def test_converting_reuses_a_contact_with_the_same_address(client, admin):
 
 def test_deleting_the_converted_contact_keeps_the_lead(client, admin):
     lead_id = add("leads", admin, company="BW").id
-    contact = records.convert(db.session.get(Record, lead_id))
+    contact = convert_lead(db.session.get(Record, lead_id))
     client.post(f"/contacts/{contact.id}/delete")
     assert db.session.get(Record, lead_id).converted_contact_id is None
 

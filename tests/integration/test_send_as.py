@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from mail import identities
+from mail.outbound import identities
 from models import MailAccount, SendAs, db
 from tests.conftest import PASSWORD
 

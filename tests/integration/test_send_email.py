@@ -5,11 +5,12 @@ from email import policy
 import pytest
 
 from crm import users
-from crm.org import org_settings
-from mail import addon, outbox, sharing
+from mail.org import org_settings
+from mail.reading import addon, sharing
+from mail.outbound import outbox
 from models import Contact, Direction, Email, EmailLink, MailAccount, SendAs, SendState, SharingMode, db
 from tests.conftest import PASSWORD
-from tests.mail_factory import make_email
+from tests.mail_factory import make_email, save_record
 
 
 @pytest.fixture
@@ -26,8 +27,7 @@ def sender(rep, smtp_server, mail_app):
     contact = Contact(first_name="Olivia", last_name="Bennett", email="olivia@brightwater.example", owner_id=user.id)
     db.session.add_all([identity, contact])
     db.session.commit()
-    from crm import records
-    records.save(contact, {})
+    save_record(contact, {})
     return user, client, contact, identity
 
 

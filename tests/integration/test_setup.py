@@ -2,7 +2,7 @@
 import pytest
 from markupsafe import escape
 
-from crm.org import ADDON_DISABLED_MESSAGE, set_mail_addon_enabled
+from mail.org import ADDON_DISABLED_MESSAGE, set_mail_addon_enabled
 from crm import users
 from tests.conftest import PASSWORD
 

@@ -2,7 +2,7 @@
 download and the reply form. A hidden email is a 404 everywhere, exactly like a missing one."""
 import pytest
 
-from crm.org import set_mail_addon_enabled
+from mail.org import set_mail_addon_enabled
 from models import Attachment, db
 from tests.conftest import PASSWORD
 from tests.integration.test_sharing_rule import CASES, configure, expected, make_email, world  # noqa: F401

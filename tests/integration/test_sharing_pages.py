@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import event
 
 from crm import users
-from mail import addon
+from mail.reading import addon
 from models import AddonSettings, Direction, Lead, SharingMode, db
 from tests.conftest import PASSWORD
 from tests.mail_factory import make_email

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from crm import users
-from mail import addon, sharing
+from mail.reading import addon, sharing
 from models import (AddonSettings, Contact, Direction, Email, EmailLink, EmailParticipant, ExcludedDomain, Lead,
                     RecordShare, SendState, SharingMode, db, utcnow)
 from tests.conftest import PASSWORD

@@ -5,10 +5,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from mail import smtp
+from mail.outbound import smtp
 from mail.errors import MailError
 from mail.guard import GuardPolicy
-from mail.smtp import SmtpSettings
+from mail.outbound.smtp import SmtpSettings
 
 LOCAL = GuardPolicy(allow_local=True)
 FAST_TIMEOUT_S = 1

@@ -4,9 +4,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from mail import accounts, sync, worker
-from mail.fetch import FetchSession
-from mail.store import TOO_LARGE_NOTE
+from mail.inbound import accounts, sync, worker
+from mail.inbound.fetch import FetchSession
+from mail.inbound.store import TOO_LARGE_NOTE
 from models import (AccountState, AddonSettings, ConsolidateAs, Email, EmailParticipant, FetchedMessage, FetchState,
                     MailAccount, RecordKind, db, utcnow)
 from tests.integration.sync_support import (MailboxServer, add_account, add_fake_account, count, emails_of, fresh,

@@ -175,7 +175,7 @@ def test_postgresql_refusing_a_batch_at_commit_time_loses_nothing(mail_app, dove
 CHILD = textwrap.dedent("""
     import json, sys, time
     from app import create_app
-    from mail.sync import poll_account
+    from mail.inbound.sync import poll_account
     config = json.loads(sys.argv[1])
     app = create_app(config)
     def progress(done, total):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, event, select, text, update
 
 from crm import users
-from mail import sync, worker
+from mail.inbound import sync, worker
 from models import AccountState, Email, MailAccount, db, utcnow
 from tests.conftest import PASSWORD
 from tests.integration.sync_support import add_account, count, emails_of, fresh, message, owner, peek, raw_contents
@@ -64,7 +64,7 @@ def test_only_due_accounts_with_a_free_lease_are_claimed(mail_app, dovecot):
 
 
 def test_nothing_is_claimed_while_the_add_on_is_off(mail_app, dovecot):
-    from crm.org import set_mail_addon_enabled
+    from mail.org import set_mail_addon_enabled
     add_account(mail_app, dovecot, owner())
     set_mail_addon_enabled(False)
     assert worker.claim_due_accounts("w1") == []
@@ -198,7 +198,7 @@ def test_the_poller_thread_fetches_when_asked_and_stops_cleanly(mail_app, doveco
     db.session.commit()
     account_id = account.id
     fresh()
-    poller = worker.start_poller_thread(mail_app, tick_s=0.1)
+    poller = worker.start_poller_thread(mail_app.app_context, mail_app.extensions["mail"], tick_s=0.1)
     try:
         dovecot.deliver(login, message("First"))
         worker.request_fetch_now(account_id)

@@ -1,4 +1,4 @@
-"""mail.fetch: a large message parsed hollowed out says exactly what the ordinary parse says."""
+"""mail.inbound.fetch: a large message parsed hollowed out says exactly what the ordinary parse says."""
 import base64
 import binascii
 from datetime import datetime, timezone
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mail import fetch
-from mail.parsing import parse
+from mail.inbound import fetch
+from mail.inbound.parsing import parse
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mail.htmlsafe import ALLOWED_TAGS, html_to_text, sanitise
-from mail.parsing import ParsedEmail, parse
+from mail.inbound.parsing import ParsedEmail, parse
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 RECEIVED = datetime(2025, 1, 2, tzinfo=timezone.utc)

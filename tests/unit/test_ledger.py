@@ -1,9 +1,9 @@
-"""mail.ledger planning: what a poll downloads, deletes, forgets and may recognise by content."""
+"""mail.inbound.ledger planning: what a poll downloads, deletes, forgets and may recognise by content."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mail.ledger import DELETED_KEEP_DAYS, LedgerRow, plan_by_uidl, plan_without_uidl
+from mail.inbound.ledger import DELETED_KEEP_DAYS, LedgerRow, plan_by_uidl, plan_without_uidl
 from models import FetchState
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)

@@ -1,4 +1,4 @@
-"""mail.parsing against the real-world corpus (tests/corpus, see its SOURCES.md) and garbage."""
+"""mail.inbound.parsing against the real-world corpus (tests/corpus, see its SOURCES.md) and garbage."""
 from __future__ import annotations
 
 import base64
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mail import parsing
-from mail.parsing import Address, normalise_address, parse, parse_headers
+from mail.inbound import parsing
+from mail.inbound.parsing import Address, parse, parse_headers
+from models import normalise_address
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.eml"))

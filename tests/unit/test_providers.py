@@ -1,7 +1,9 @@
 """Known providers fill in server settings from the address's domain."""
 import pytest
 
-from mail import pop3, providers, smtp
+from mail.inbound import pop3
+from mail import providers
+from mail.outbound import smtp
 from mail.providers import MICROSOFT_NOTE, PROVIDERS, lookup
 
 

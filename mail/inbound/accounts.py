@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from mail import pop3
+from mail.inbound import pop3
 from mail.context import MailContext
 from mail.errors import TestReport
 from models import AccountState, MailAccount, Security, User, db, utcnow

@@ -33,8 +33,8 @@ A message that cannot be stored (a bug, a value the database refuses) is skipped
 it gets no ledger row, so it is never deleted on the server and is tried again next poll; the
 account shows the error. A commit the database refuses ends the poll with nothing deleted.
 
-Downloading runs a batch ahead of storing (mail.fetch.Downloader), in bounded memory (mail.fetch);
-storing is a few INSERTs per batch (mail.store); the account's health is mail.health's.
+Downloading runs a batch ahead of storing (mail.inbound.fetch.Downloader), in bounded memory (mail.inbound.fetch);
+storing is a few INSERTs per batch (mail.inbound.store); the account's health is mail.inbound.health's.
 """
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from mail import accounts, fetch, health, ledger, matching, store
+from mail.inbound import accounts, fetch, health, ledger, matching, store
 from mail.context import MailContext
 from mail.errors import MailError
-from mail.ledger import PollItem
-from mail.fetch import FetchSession
+from mail.inbound.ledger import PollItem
+from mail.inbound.fetch import FetchSession
 from mail.secrets import SecretError
-from models import AddonSettings, FetchState, MailAccount, db, utcnow
+from models import AddonSettings, FetchState, MESSAGE_ID_CHARS, MailAccount, db, utcnow
 
 BATCH_SIZE = 50  # at most this many messages between commits
 BATCH_MAX_BYTES = 8 * 1024 * 1024  # a batch of big messages is committed early: memory stays bounded
@@ -121,7 +121,7 @@ def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None
     With lease_owner, each batch renews the lease (lease_s) and the poll stops if another worker
     holds it now. `stop` set ends the poll after the current batch, deleting nothing (the
     next poll carries on). Server and database failures end up in the result and on the
-    account (mail.health), never raised. Raises LookupError if the account does not exist, and
+    account (mail.inbound.health), never raised. Raises LookupError if the account does not exist, and
     SQLAlchemyError if the database cannot be reached to read it.
     """
     account = db.session.get(MailAccount, account_id)
@@ -408,7 +408,7 @@ def _end_transaction() -> None:
 
 def _key(one: fetch.Downloaded) -> tuple[str, str]:
     """(Message-ID, SHA-256): how a second copy of the same message is recognised."""
-    return one.parsed.message_id[:ledger.MESSAGE_ID_CHARS], one.parsed.sha256
+    return one.parsed.message_id[:MESSAGE_ID_CHARS], one.parsed.sha256
 
 
 def _connection_lost(exc: SQLAlchemyError) -> bool:

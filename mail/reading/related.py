@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
-from mail import addon, sharing
+from mail.reading import addon, sharing
 from models import Email, EmailLink, SharingMode, User, db
 
 PAGE_SIZE = 20

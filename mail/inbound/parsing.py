@@ -23,6 +23,7 @@ from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datet
 from functools import lru_cache
 
 from mail.htmlsafe import html_to_text
+from models import normalise_address
 
 SNIPPET_CHARS = 160
 MAX_MIME_DEPTH = 50
@@ -140,11 +141,6 @@ class ParsedEmail:
             if length > SNIPPET_CHARS:
                 break
         return " ".join(words)[:SNIPPET_CHARS]
-
-
-def normalise_address(text: str) -> str:
-    """Return an email address as the CRM compares it: trimmed and lowercased."""
-    return text.strip().lower()
 
 
 def parse(raw: bytes, received_at: datetime) -> ParsedEmail:

@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
-from mail import matching, smtp, store
+from mail.inbound import matching, store
+from mail.outbound import smtp
 from mail.context import MailContext
 from mail.errors import MailError
-from mail.parsing import parse
-from models import Direction, Email, MailAccount, OrgSettings, SendAs, SendState, User, db, utcnow
+from mail.inbound.parsing import parse
+from models import DRAFTS, Direction, Email, MailAccount, OrgSettings, SENT, SendAs, SendState, User, db, utcnow
 
 MAX_RECIPIENTS = 50
-SENT, DRAFTS = "Sent", "Drafts"
 
 
 class SendError(Exception):

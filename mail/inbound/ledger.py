@@ -6,21 +6,19 @@ A ledger row (models.FetchedMessage) per message this CRM knows on an account's 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from mail import store
-from mail.parsing import ParsedEmail, parse_headers
-from models import Email, FetchedMessage, FetchState, db, utcnow
+from mail.inbound.parsing import ParsedEmail, parse_headers
+from models import Email, FetchState, FetchedMessage, MESSAGE_ID_CHARS, db, utcnow
+from queries import chunks, insert_many
 
 # How long a DELETED row outlives its message: a record of what this CRM deleted, and a guard
 # against a server that shows a deleted message again after an unclear QUIT.
 DELETED_KEEP_DAYS = 30
-MESSAGE_ID_CHARS = 998  # models.FetchedMessage.message_id
-IN_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def _forgettable(row: LedgerRow, now: datetime | None) -> bool:
 
 def add_rows(rows: list[dict]) -> list[int]:
     """Insert ledger rows (FetchedMessage columns) with one statement; their ids, in order."""
-    return store.insert_rows(FetchedMessage, rows)
+    return insert_many(FetchedMessage, rows)
 
 
 def replace_row(row_id: int, values: dict) -> None:
@@ -173,8 +171,3 @@ def forget(row_ids: list[int]) -> None:
     for chunk in chunks(row_ids):
         db.session.execute(delete(FetchedMessage).where(FetchedMessage.id.in_(chunk)),
                            execution_options={"synchronize_session": False})
-
-
-def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

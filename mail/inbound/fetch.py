@@ -3,8 +3,8 @@
 poplib's RETR builds a list of every line (a 25 MB mail: 330,000 objects, 64 MB at its peak),
 and the standard library's parser needs about eight times a message's size (193 MB for 25 MB of
 base64). So a message is read into one buffer, and a large one is parsed hollowed out: each big
-base64 body is replaced by a short marker, the rest goes through mail.parsing as usual, and the
-bodies are decoded from the buffer a chunk at a time as they are written (mail.store). Whatever
+base64 body is replaced by a short marker, the rest goes through mail.inbound.parsing as usual, and the
+bodies are decoded from the buffer a chunk at a time as they are written (mail.inbound.store). Whatever
 the hollowed parse cannot vouch for (a marker that is not exactly one attachment, a body that is
 not clean base64, a nested message) falls back to the ordinary parse: correct first, then small.
 
@@ -26,13 +26,13 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING
 
-from mail import pop3
-from mail.parsing import ParsedEmail, parse, parse_headers
-from mail.pop3 import Pop3Session
+from mail.inbound import pop3
+from mail.inbound.parsing import ParsedEmail, parse, parse_headers
+from mail.inbound.pop3 import Pop3Session
 from models import utcnow
 
-if TYPE_CHECKING:  # mail.ledger imports mail.store, which imports this module
-    from mail.ledger import PollItem
+if TYPE_CHECKING:  # mail.inbound.ledger imports mail.inbound.store, which imports this module
+    from mail.inbound.ledger import PollItem
 
 LARGE_MESSAGE_BYTES = 2 * 1024 * 1024  # parsed hollowed out above this size
 HOLLOW_MIN_BYTES = 128 * 1024  # a base64 body this large is decoded straight from the buffer
@@ -116,7 +116,7 @@ class Parsed:
 
 
 def parse_message(raw: bytes | bytearray, received_at: datetime) -> Parsed:
-    """mail.parsing.parse, in bounded memory for a large message; never raises."""
+    """mail.inbound.parsing.parse, in bounded memory for a large message; never raises."""
     if len(raw) <= LARGE_MESSAGE_BYTES:
         return Parsed(parse(bytes(raw), received_at))
     try:

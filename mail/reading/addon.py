@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 
-from mail import sharing
+from mail.reading import sharing
 from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, RecordShare, SharingChange,
                     SharingMode, User, db)
 

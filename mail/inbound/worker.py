@@ -15,7 +15,6 @@ for Fetch now. Accounts of deactivated users are not polled, nor any while the a
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import secrets
@@ -23,14 +22,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, current_app, request_started
 from sqlalchemy import and_, or_, select, update
 
 from mail.context import MailContext
-from mail.sync import DEFAULT_LEASE_S, MAX_MESSAGE_BYTES, PollResult, poll_account
+from mail.inbound.sync import DEFAULT_LEASE_S, PollResult, poll_account
 from models import AccountState, MailAccount, OrgSettings, User, db, utcnow
 
 LEASE_S = DEFAULT_LEASE_S  # longer than any batch takes; a poll renews it per batch
@@ -125,12 +124,11 @@ def poll_claimed(ctx: MailContext, account_id: int, worker_id: str, *, lease_s: 
                  stop: threading.Event | None = None) -> PollResult | None:
     """Poll an account this worker has claimed, then release it. None if the account is gone.
 
-    The size limit is the app's MAIL_MAX_MESSAGE_BYTES (default 25 MB). Needs an app context.
+    The size limit is the context's max_message_bytes (MAIL_MAX_MESSAGE_BYTES). Needs an app context.
     """
-    limit = current_app.config.get("MAIL_MAX_MESSAGE_BYTES") or MAX_MESSAGE_BYTES
     try:
         return poll_account(ctx, account_id, lease_owner=worker_id, lease_s=lease_s, stop=stop,
-                            max_message_bytes=int(limit))
+                            max_message_bytes=ctx.max_message_bytes)
     except LookupError:
         return None
     finally:
@@ -167,14 +165,17 @@ def run_once(ctx: MailContext, worker_id: str, *, limit: int = CLAIM_LIMIT, leas
     return results
 
 
-def run_forever(app: Flask, stop: threading.Event, *, worker_id: str | None = None, tick_s: float = TICK_S,
-                lease_s: float = LEASE_S, on_result: Callable[[PollResult], None] | None = None) -> None:
-    """Poll due accounts until `stop` is set; a failing round is logged and retried next tick."""
+def run_forever(app_context: Callable[[], AbstractContextManager], ctx: MailContext, stop: threading.Event, *,
+                worker_id: str | None = None, tick_s: float = TICK_S, lease_s: float = LEASE_S,
+                on_result: Callable[[PollResult], None] | None = None) -> None:
+    """Poll due accounts until `stop` is set, each round inside a fresh `app_context()` (the
+    app's, handed in: the domain does not reach for Flask); a failing round is logged and
+    retried next tick."""
     worker_id = worker_id or new_worker_id()
     while not stop.is_set():
         try:
-            with app.app_context():
-                run_once(app.extensions["mail"], worker_id, lease_s=lease_s, stop=stop, on_result=on_result)
+            with app_context():
+                run_once(ctx, worker_id, lease_s=lease_s, stop=stop, on_result=on_result)
         except Exception:  # the database away for a moment must not end the worker
             log.exception("mail worker %s: a round failed; trying again in %s s", worker_id, tick_s)
         _pause(stop, tick_s)
@@ -203,38 +204,15 @@ class Poller:
         self.thread.join(timeout_s)
 
 
-def start_poller_thread(app: Flask, *, tick_s: float = TICK_S) -> Poller:
+def start_poller_thread(app_context: Callable[[], AbstractContextManager], ctx: MailContext, *,
+                        tick_s: float = TICK_S) -> Poller:
     """Start a daemon thread polling due accounts in app contexts of its own."""
     stop_event = threading.Event()
-    thread = threading.Thread(target=run_forever, args=(app, stop_event),
+    thread = threading.Thread(target=run_forever, args=(app_context, ctx, stop_event),
                               kwargs={"worker_id": new_worker_id("thread"), "tick_s": tick_s},
                               name="mail-poller", daemon=True)
     thread.start()
     return Poller(thread, stop_event)
-
-
-def init_app(app: Flask) -> None:
-    """With MAIL_POLLER=thread, start the poller with the first request.
-
-    Not at import: every `flask` command (db upgrade, mail worker) builds the app too, and none
-    of them should poll. Two web processes each run one; the leases keep them apart.
-    """
-    if app.config.get("MAIL_POLLER") != "thread":
-        return
-    lock = threading.Lock()
-
-    def start_mail_poller(sender: Flask, **extra: object) -> None:
-        if "mail_poller" in app.extensions:
-            return
-        with lock:
-            if "mail_poller" not in app.extensions:
-                poller = start_poller_thread(app)
-                app.extensions["mail_poller"] = poller
-                atexit.register(poller.stop, 5)
-
-    # A signal rather than before_request: a before_request that redirects (sign-in, setup)
-    # would skip the ones registered after it.
-    request_started.connect(start_mail_poller, app, weak=False)
 
 
 def _addon_enabled() -> bool:

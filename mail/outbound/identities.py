@@ -10,7 +10,7 @@ from email.utils import formataddr, make_msgid
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mail import smtp
+from mail.outbound import smtp
 from mail.context import MailContext
 from mail.errors import TestReport
 from models import MailAccount, SendAs, Security, User, db, utcnow

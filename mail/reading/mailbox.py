@@ -5,12 +5,11 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, or_, select
 
-from crm.paging import Page, contains_pattern, paginate
-from mail.sharing import visible_emails
-from models import Attachment, Email, SendState, User, db
+from queries import Page, contains_pattern, paginate
+from mail.reading.sharing import visible_emails
+from models import Attachment, DRAFTS, Email, INBOX, SENT, SendState, User, db
 
 PAGE_SIZE = 25
-INBOX, SENT, DRAFTS = "Inbox", "Sent", "Drafts"
 
 
 @dataclass(frozen=True)

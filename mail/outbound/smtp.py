@@ -14,7 +14,7 @@ from mail import errors, guard
 from mail.errors import MailError
 from mail.errors import Step, TestReport
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
-from mail.pop3 import SECURITY_CHOICES, Progress
+from mail.inbound.pop3 import SECURITY_CHOICES, Progress
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 TIMEOUT_S = 10

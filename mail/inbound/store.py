@@ -14,19 +14,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import LargeBinary, bindparam, func, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, func, insert, update
 
-from mail import matching
-from mail.fetch import Base64Body
-from mail.parsing import Address, ParsedEmail
+from mail.inbound import matching
+from mail.inbound.fetch import Base64Body
+from mail.inbound.parsing import Address, ParsedEmail
+from queries import insert_many
 from models import (AddonSettings, Attachment, ConsolidateAs, Direction, Email, EmailLink, EmailParticipant,
-                    RawMessage, SendState, db, utcnow)
+                    INBOX, MESSAGE_ID_CHARS, RawMessage, SendState, db, normalise_address, utcnow)
 
-INBOX = "Inbox"
 TOO_LARGE_NOTE = "too large: left on the server"
 # Column widths (models.py): PostgreSQL refuses a longer value, SQLite would keep it. Cut here so
 # that one odd header can never make a batch fail.
-MESSAGE_ID_CHARS = 998
 ADDRESS_CHARS = 254
 DOMAIN_CHARS = 253
 NAME_CHARS = 254
@@ -45,7 +44,7 @@ class Incoming:
     raw: bytes | bytearray | None
     parsed: ParsedEmail
     size: int  # octets: len(raw), or the server's size of a message left there
-    # Attachments (by index) whose content is still base64 in raw (mail.fetch): decoded as written.
+    # Attachments (by index) whose content is still base64 in raw (mail.inbound.fetch): decoded as written.
     deferred: dict[int, Base64Body] = field(default_factory=dict)
 
 
@@ -120,23 +119,10 @@ def store_many(owner_id: int, account_id: int | None, messages: list[Incoming], 
 def insert_rows(model, rows: list[dict]) -> list[int]:
     """Insert rows of a model with an integer id in one round trip (a row with a big blob: its
     own); returns their ids, in order. Raises SQLAlchemyError."""
-    if not rows:
-        return []
     streamed = {i for i, row in enumerate(rows) if _streams(row)}
     plain = [i for i in range(len(rows)) if i not in streamed]
     ids: dict[int, int] = {i: _insert_streamed(model, rows[i]) for i in sorted(streamed)}
-    if plain and db.session.get_bind().dialect.name == "postgresql":
-        # Ids drawn first, then a pipelined executemany: INSERT ... RETURNING of many rows is one
-        # huge statement that psycopg re-parses in Python every time (it took half the poll).
-        new_ids = list(db.session.scalars(
-            select(func.nextval(func.pg_get_serial_sequence(model.__tablename__, "id")))
-            .select_from(func.generate_series(1, len(plain)))))
-        db.session.execute(insert(model), [{**rows[i], "id": row_id} for i, row_id in zip(plain, new_ids)])
-        ids.update(zip(plain, new_ids))
-    elif plain:
-        result = db.session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
-                                    [rows[i] for i in plain])
-        ids.update(zip(plain, result.scalars()))
+    ids.update(zip(plain, insert_many(model, [rows[i] for i in plain])))
     return [ids[i] for i in range(len(rows))]
 
 
@@ -248,4 +234,4 @@ def _display(address: Address) -> str:
 
 
 def _address(text: str) -> str:
-    return matching.normalise_address(text)[:ADDRESS_CHARS]
+    return normalise_address(text)[:ADDRESS_CHARS]

@@ -10,12 +10,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import exists, select
 
+from queries import chunks
 from models import (AddonSettings, Direction, Email, EmailLink, EmailParticipant, MailAccount, RecordAddress,
-                    User, db)
-
-
-def normalise_address(text: str | None) -> str:
-    return (text or "").strip().lower()
+                    User, db, normalise_address)
 
 
 def crm_mailbox_id(user_id: int) -> int | None:
@@ -31,16 +28,13 @@ def is_crm_mail(email: Email, mailbox_id: int | None) -> bool:
     return email.direction is Direction.SENT or (email.account_id is not None and email.account_id == mailbox_id)
 
 
-IN_CHUNK = 500  # far below every database's limit on bound parameters
-
-
 def records_by_address(addresses: Iterable[str]) -> dict[str, set[int]]:
     """{normalised address: ids of the records that have it}, for a whole batch of mail at once."""
     wanted = sorted({normalise_address(a) for a in addresses if a})
     found: dict[str, set[int]] = {}
-    for start in range(0, len(wanted), IN_CHUNK):
+    for chunk in chunks(wanted):
         rows = db.session.execute(select(RecordAddress.address, RecordAddress.record_id)
-                                  .where(RecordAddress.address.in_(wanted[start:start + IN_CHUNK])))
+                                  .where(RecordAddress.address.in_(chunk)))
         for address, record_id in rows:
             found.setdefault(address, set()).add(record_id)
     return found
@@ -78,6 +72,13 @@ def link_existing(record_id: int, addresses: Iterable[str]) -> int:
         if is_crm_mail(email, mailboxes[email.owner_id]):
             db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
             linked += 1
+    return linked
+
+
+def file_new_addresses(record_id: int, addresses: Iterable[str]) -> int:
+    """A record was saved with new addresses (crm.records.Saved): link its mail, commit."""
+    linked = link_existing(record_id, addresses)
+    db.session.commit()
     return linked
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from mail import accounts
+from mail.inbound import accounts
 from models import AccountState, MailAccount, db, utcnow
 
 BACKOFF_MAX_S = 3600

@@ -1,0 +1,67 @@
+"""Generic query helpers that belong to no domain: one page of a query's results, LIKE patterns
+that match what the user typed literally, bulk inserts, and IN lists in chunks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, func, insert, select
+
+from models import db
+
+IN_CHUNK = 500  # ids per IN (...) list: far below every database's limit on bound parameters
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    page: int
+    pages: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def paginate(query: Select, page: int, size: int) -> Page:
+    """The `page`-th page (clamped to the pages there are) of an ordered query."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    items = db.session.scalars(query.limit(size).offset((page - 1) * size)).all()
+    return Page(list(items), page, pages, total)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character backslash) for `text` anywhere: % and _ match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def insert_many(model, rows: list[dict]) -> list[int]:
+    """Insert rows of a model with an integer id in one round trip; their ids, in order.
+    Raises SQLAlchemyError."""
+    if not rows:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Ids drawn first, then a pipelined executemany: INSERT ... RETURNING of many rows is one
+        # huge statement that psycopg re-parses in Python every time (it took half the poll).
+        new_ids = list(db.session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence(model.__tablename__, "id")))
+            .select_from(func.generate_series(1, len(rows)))))
+        db.session.execute(insert(model), [{**row, "id": row_id} for row, row_id in zip(rows, new_ids)])
+        return new_ids
+    result = db.session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
+
+
+def chunks(items: list, size: int = IN_CHUNK) -> Iterator[list]:
+    """`items` in lists of at most `size`, for IN (...) conditions."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
