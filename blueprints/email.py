@@ -11,13 +11,12 @@ import re
 import unicodedata
 from datetime import datetime
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, g, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.web import is_htmx, mail_addon_required, render
-from mail.org import org_settings
+from mail.org import org_zone
 from mail.htmlsafe import SafeHtml, sanitise
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
 from mail.reading.sharing import get_visible
@@ -162,7 +161,9 @@ def mail_date(when: datetime | None, full: bool = False) -> str:
     """A date in the organisation's time zone: short in lists (time today, day this year)."""
     if when is None:
         return ""
-    local = when.astimezone(_org_zone())
+    if "org_zone" not in g:  # once a request: every date on the page
+        g.org_zone = org_zone()
+    local = when.astimezone(g.org_zone)
     if full:
         return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
     today = datetime.now(local.tzinfo)
@@ -170,14 +171,6 @@ def mail_date(when: datetime | None, full: bool = False) -> str:
         return f"{local:%H:%M}"
     return f"{local.day} {local:%b}" + ("" if local.year == today.year else f" {local.year}")
 
-
-def _org_zone() -> ZoneInfo:
-    if "org_zone" not in g:
-        try:
-            g.org_zone = ZoneInfo(org_settings().timezone or "UTC")
-        except (ValueError, KeyError):  # an unknown zone name: show UTC rather than fail the page
-            g.org_zone = ZoneInfo("UTC")
-    return g.org_zone
 
 
 def safe_body(email: Email, attachments: list[Attachment], show_images: bool,

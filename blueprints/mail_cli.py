@@ -6,11 +6,11 @@ import threading
 
 import click
 from flask import Blueprint, current_app
-from sqlalchemy import select
 
 from mail.inbound import worker
+from mail.org import mail_addon_enabled
 from mail.inbound.sync import PollResult
-from models import AccountState, MailAccount, OrgSettings, db
+from models import AccountState, MailAccount, db
 
 bp = Blueprint("mail_cli", __name__, cli_group="mail")
 bp.cli.help = "Fetch mail from the POP3 accounts."
@@ -23,14 +23,14 @@ def fetch(account_id: int | None, poll_all: bool) -> None:
     """Poll accounts once and say what each fetched; exit code 1 if any failed."""
     if (account_id is None) == (not poll_all):
         raise click.UsageError("Give either --account ID or --all.")
-    if not db.session.scalar(select(OrgSettings.mail_addon_enabled).where(OrgSettings.id == 1)):
+    if not mail_addon_enabled():
         raise click.ClickException("The Mail Add-on is not enabled: nothing fetched.")
     if account_id is not None:
         if db.session.get(MailAccount, account_id) is None:
             raise click.ClickException(f"There is no mail account {account_id}.")
         ids = [account_id]
     else:
-        ids = list(db.session.scalars(select(MailAccount.id).order_by(MailAccount.id)))
+        ids = worker.all_account_ids()
         if not ids:
             click.echo("There are no mail accounts.")
     ctx = current_app.extensions["mail"]

@@ -100,6 +100,11 @@ def human_size(size: int) -> str:
     return f"{number} {unit}"
 
 
+def counted(count: int, noun: str) -> str:
+    """`count` and `noun` in the right number: "1 email", "3 emails", "1,200 recipients"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def sentence(text: str) -> str:
     """Return text stripped and ending with a full stop (server replies often lack one)."""
     text = " ".join(text.split())

@@ -1,7 +1,13 @@
-"""The organisation's settings (one row), above all the Mail Add-on switch."""
+"""The organisation's settings (one row): the Mail Add-on switch and the time zone, among others."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
 from models import OrgSettings, db
+
+DEFAULT_ZONE = "UTC"
 
 ADDON_DISABLED_MESSAGE = (
     "The Mail Add-on is not enabled. An administrator must enable it first in "
@@ -20,7 +26,17 @@ def org_settings() -> OrgSettings:
 
 
 def mail_addon_enabled() -> bool:
-    return org_settings().mail_addon_enabled
+    """Whether an administrator enabled the Mail Add-on (off until then); reads, never writes."""
+    return bool(db.session.scalar(select(OrgSettings.mail_addon_enabled).where(OrgSettings.id == 1)))
+
+
+def org_zone() -> ZoneInfo:
+    """The organisation's time zone, for every time shown and for the daily sending window."""
+    name = db.session.scalar(select(OrgSettings.timezone).where(OrgSettings.id == 1)) or DEFAULT_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
 
 
 def set_mail_addon_enabled(enabled: bool) -> None:

@@ -29,8 +29,9 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 
 from mail.context import MailContext
+from mail.org import mail_addon_enabled
 from mail.inbound.sync import DEFAULT_LEASE_S, PollResult, poll_account
-from models import AccountState, MailAccount, OrgSettings, User, db, utcnow
+from models import AccountState, MailAccount, User, db, utcnow
 
 LEASE_S = DEFAULT_LEASE_S  # longer than any batch takes; a poll renews it per batch
 TICK_S = 2.0  # how often a worker looks for due accounts (Fetch now waits at most this long)
@@ -54,7 +55,7 @@ def _lease_free(now):
 def claim_due_accounts(worker_id: str, limit: int = CLAIM_LIMIT, lease_s: float = LEASE_S) -> list[int]:
     """Lease up to `limit` due accounts to this worker and commit; returns their ids, most
     urgent first (Fetch now, then the longest overdue). Raises SQLAlchemyError."""
-    if not _addon_enabled():
+    if not mail_addon_enabled():
         db.session.commit()
         return []
     now = utcnow()
@@ -73,6 +74,11 @@ def claim_due_accounts(worker_id: str, limit: int = CLAIM_LIMIT, lease_s: float 
     claimed = [account_id for account_id in candidates if _take(account_id, worker_id, lease_s, now)]
     db.session.commit()
     return claimed
+
+
+def all_account_ids() -> list[int]:
+    """Every mail account, oldest first (mail fetch --all)."""
+    return list(db.session.scalars(select(MailAccount.id).order_by(MailAccount.id)))
 
 
 def claim_account(account_id: int, worker_id: str, lease_s: float = LEASE_S) -> bool:
@@ -213,7 +219,3 @@ def start_poller_thread(app_context: Callable[[], AbstractContextManager], ctx: 
                               name="mail-poller", daemon=True)
     thread.start()
     return Poller(thread, stop_event)
-
-
-def _addon_enabled() -> bool:
-    return bool(db.session.scalar(select(OrgSettings.mail_addon_enabled).where(OrgSettings.id == 1)))

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
 from mail.inbound import matching, store
 from mail.outbound import smtp
 from mail.context import MailContext
-from mail.errors import MailError
+from mail.errors import MailError, counted
+from mail.org import org_zone
 from mail.inbound.parsing import parse
 from models import DRAFTS, Direction, Email, MailAccount, OrgSettings, SENT, SendAs, SendState, User, db, utcnow
 
@@ -46,10 +46,6 @@ class Outgoing:
     @property
     def recipients(self) -> list[str]:
         return self.to + self.cc + self.bcc
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def parse_recipients(text: str) -> list[str]:
@@ -90,16 +86,9 @@ def sending_identity(user: User) -> tuple[SendAs | None, str]:
     return identity, ""
 
 
-def _zone(org: OrgSettings | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(org.timezone if org else "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def today_window(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Midnight to midnight today, in the organisation's time zone."""
-    zone = _zone(db.session.get(OrgSettings, 1))
+    zone = org_zone()
     local = (now or utcnow()).astimezone(zone)
     start = datetime.combine(local.date(), time(0), tzinfo=zone)
     return start, start + timedelta(days=1)
@@ -176,7 +165,7 @@ def send(ctx: MailContext, user: User, out: Outgoing) -> Email:
         raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
     left = remaining_today()
     if len(out.recipients) > left:
-        reason = (f"The organisation's sending limit for today has {_n(left, 'recipient')} left and this message "
+        reason = (f"The organisation's sending limit for today has {counted(left, 'recipient')} left and this message "
                   f"has {len(out.recipients)}, so it was not sent; send it tomorrow or to fewer people.")
         raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
     try:

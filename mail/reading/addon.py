@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 
+from mail.errors import counted
 from mail.reading import sharing
 from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, RecordShare, SharingChange,
                     SharingMode, User, db)
@@ -42,14 +43,10 @@ class Effect:
     def sentence(self) -> str:
         parts = []
         if self.shown:
-            parts.append(f"{_n(self.shown, 'email')} on {_n(self.shown_records, 'record')} become visible to others")
+            parts.append(f"{counted(self.shown, 'email')} on {counted(self.shown_records, 'record')} become visible to others")
         if self.hidden:
-            parts.append(f"{_n(self.hidden, 'email')} on {_n(self.hidden_records, 'record')} become hidden from others")
+            parts.append(f"{counted(self.hidden, 'email')} on {counted(self.hidden_records, 'record')} become hidden from others")
         return ("; ".join(parts) + ".") if parts else "No email changes who can see it."
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def parse_domains(text: str) -> list[str]:
