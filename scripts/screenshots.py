@@ -44,6 +44,12 @@ REP_PAGES = [
 ]
 
 
+def sign_in(page, email: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("main button[type=submit]")
+
+
 def main(outdir: str) -> None:
     from flask_migrate import upgrade
 
@@ -61,9 +67,7 @@ def main(outdir: str) -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.goto(base + "/signin")
         page.screenshot(path=f"{outdir}/signin.png")
-        page.fill("#email", DEMO_USERS[0][0])
-        page.fill("#password", DEMO_PASSWORD)
-        page.click("main button[type=submit]")
+        sign_in(page, DEMO_USERS[0][0])
         for name, path in PAGES:
             page.goto(base + path)
             if name == "lead-new-errors":
@@ -72,9 +76,7 @@ def main(outdir: str) -> None:
                 page.wait_for_selector(".field-error")
             page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
         page.get_by_role("button", name="Sign out").click()
-        page.fill("#email", DEMO_USERS[1][0])
-        page.fill("#password", DEMO_PASSWORD)
-        page.click("main button[type=submit]")
+        sign_in(page, DEMO_USERS[1][0])
         for name, path in REP_PAGES:
             page.goto(base + path)
             if name == "rep-lead-emails":
