@@ -6,7 +6,6 @@ email answers 404 exactly like a missing one, and the add-on switch guards every
 """
 from __future__ import annotations
 
-import base64
 import re
 import unicodedata
 from datetime import datetime
@@ -17,18 +16,13 @@ from flask_login import current_user
 
 from blueprints.web import is_htmx, mail_addon_required, render
 from mail.org import org_zone
-from mail.htmlsafe import SafeHtml, sanitise
+from mail.reading.bodies import is_inline_image_type, safe_body
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
 from mail.reading.sharing import get_visible
 from models import Attachment, Email, User, db
 
 bp = Blueprint("email", __name__, url_prefix="/email")
 
-# Inline (cid:) images of these types are shown in the body; with ?inline=1 the attachment route
-# serves them with their own type. Every other download is application/octet-stream.
-INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
-# Larger inline images are listed as attachments instead of being embedded in the body document.
-INLINE_IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # The body document's own policy: no script, no fetch, no form, no <base>; images only as data:
 # URIs (inline cid images are embedded so) and from us, plus remote ones when the reader asks.
 BODY_CSP = ("default-src 'none'; img-src 'self' data:{remote}; style-src 'unsafe-inline'; "
@@ -71,7 +65,7 @@ def email_body(email_id: int):
     """The sanitised HTML of a message as a document of its own, for the sandboxed iframe."""
     email = visible_or_404(email_id)
     show_images = request.args.get("images") == "1"
-    safe, _ = safe_body(email, attachments_of(email), show_images, embed_images=True)
+    safe, _ = safe_body(email, attachments_of(email), show_images)
     html = render_template("email/body.html", safe=safe, email=email)
     remote = " https: http:" if show_images else ""
     return html, 200, {
@@ -91,7 +85,7 @@ def attachment_download(email_id: int, attachment_id: int):
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or attachment.email_id != email.id:
         abort(404)
-    inline = request.args.get("inline") == "1" and attachment.content_type.lower() in INLINE_IMAGE_TYPES
+    inline = request.args.get("inline") == "1" and is_inline_image_type(attachment.content_type)
     content_type = attachment.content_type.lower() if inline else "application/octet-stream"
     return download(attachment.content, attachment.filename, content_type, inline=inline)
 
@@ -119,10 +113,15 @@ def visible_or_404(email_id: int) -> Email:
 def reading_context(email: Email, viewer: User, back_url: str, show_images: bool = False) -> dict:
     """Everything templates/email/_message.html's `message` macro needs (for the record pages too)."""
     attachments = attachments_of(email)
-    safe, shown = safe_body(email, attachments, show_images) if email.html_body else (None, set())
+    safe, shown = (safe_body(email, attachments, show_images, attachment_url=_inline_url)
+                   if email.html_body else (None, set()))
     return {"email": email, "viewer": viewer, "back_url": back_url, "show_images": show_images,
             "blocked_images": safe.blocked_images if safe else 0,
             "attachments": [a for a in attachments if a.id not in shown]}
+
+
+def _inline_url(attachment: Attachment) -> str:
+    return url_for("email.attachment_download", email_id=attachment.email_id, attachment_id=attachment.id, inline=1)
 
 
 def download(content: bytes, filename: str, content_type: str, inline: bool = False):
@@ -170,34 +169,3 @@ def mail_date(when: datetime | None, full: bool = False) -> str:
     if local.date() == today.date():
         return f"{local:%H:%M}"
     return f"{local.day} {local:%b}" + ("" if local.year == today.year else f" {local.year}")
-
-
-
-def safe_body(email: Email, attachments: list[Attachment], show_images: bool,
-              embed_images: bool = False) -> tuple[SafeHtml, set[int]]:
-    """The email's HTML sanitised; and the ids of the inline images it shows.
-
-    With `embed_images` (the body document) a cid: image becomes a data: URI of its attachment:
-    the sandboxed iframe has an opaque origin, so browsers send no SameSite session cookie with
-    its image requests and a URL of ours would answer "sign in". Without it (the reading view,
-    which only counts) it becomes the attachment's ?inline=1 URL.
-    """
-    by_cid: dict[str, Attachment] = {}
-    for attachment in attachments:
-        if (attachment.content_id and attachment.content_type.lower() in INLINE_IMAGE_TYPES
-                and attachment.size <= INLINE_IMAGE_MAX_BYTES):
-            by_cid.setdefault(attachment.content_id, attachment)
-            by_cid.setdefault(attachment.content_id.lower(), attachment)
-    shown: set[int] = set()
-
-    def cid_url(content_id: str) -> str | None:
-        attachment = by_cid.get(content_id) or by_cid.get(content_id.lower())
-        if attachment is None:
-            return None
-        shown.add(attachment.id)
-        if embed_images:
-            return f"data:{attachment.content_type.lower()};base64,{base64.b64encode(attachment.content).decode()}"
-        return url_for("email.attachment_download", email_id=email.id, attachment_id=attachment.id, inline=1)
-
-    safe = sanitise(email.html_body or "", allow_remote_images=show_images, cid_url=cid_url)
-    return safe, shown

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-import blueprints.email as email_blueprint
+from mail.reading import bodies
 from crm import users
 from mail.org import set_mail_addon_enabled
 from models import AddonSettings, Attachment, Direction, Lead, SendState, SharingMode, db
@@ -248,7 +248,7 @@ def test_cid_inline_image_is_embedded_in_the_body_and_not_listed(rep):
 
 def test_an_inline_image_too_large_to_embed_is_listed_instead(rep, monkeypatch):
     user, client = rep
-    monkeypatch.setattr(email_blueprint, "INLINE_IMAGE_MAX_BYTES", len(PNG) - 1)
+    monkeypatch.setattr(bodies, "INLINE_IMAGE_MAX_BYTES", len(PNG) - 1)
     email = make_email(user, html='<img src="cid:logo@brightwater">',
                        inline_images=(("logo@brightwater", "image/png", PNG),))
     assert "data:image/png" not in text(client.get(f"/email/{email.id}/body"))
