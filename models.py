@@ -154,6 +154,14 @@ class OrgSettings(db.Model):
     hosted_smtp_security: Mapped[str] = mapped_column(String(16), default="starttls")
     # Sending limits: each recipient counts against a daily pool of this many per active user.
     daily_send_limit_per_user: Mapped[int] = mapped_column(Integer, default=300)
+    # The outgoing relay for system mail (Send Mail As codes): set by an administrator only, so a
+    # code reaches whoever reads the address, not whoever typed in an SMTP server. No host: no relay.
+    relay_host: Mapped[str] = mapped_column(String(253), default="")
+    relay_port: Mapped[int] = mapped_column(Integer, default=587)
+    relay_security: Mapped[str] = mapped_column(String(16), default="starttls")
+    relay_username: Mapped[str] = mapped_column(String(254), default="")
+    relay_password_encrypted: Mapped[str] = mapped_column(Text, default="")  # mail.secrets, never shown
+    relay_from_address: Mapped[str] = mapped_column(String(254), default="")
 
 
 class RecordKind(str, enum.Enum):
@@ -267,6 +275,15 @@ class MailAccount(db.Model):
     user: Mapped[User] = relationship()
 
 
+class Approval(str, enum.Enum):
+    """An administrator's say on a Send Mail As address, asked only when there is no relay for codes."""
+
+    NONE = "none"  # not asked: the address is proven by a code mailed through the relay
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
 class SendAs(db.Model):
     """An outgoing ("Send Mail As") SMTP identity; usable once its address is verified."""
 
@@ -287,8 +304,14 @@ class SendAs(db.Model):
     code_hash: Mapped[str] = mapped_column(String(256), default="")
     code_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
     code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Without a relay an administrator vouches for the address instead (Setup > Mail Add-on).
+    approval: Mapped[Approval] = mapped_column(_enum(Approval), default=Approval.NONE, index=True)
+    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    approval_decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class SharingMode(str, enum.Enum):

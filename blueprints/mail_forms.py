@@ -1,4 +1,4 @@
-"""Forms of Settings > Mail: Add POP3 Account, Send Mail As, password changes."""
+"""Forms of Settings > Mail (Add POP3 Account, Send Mail As, password changes) and of Setup's Mail Add-on."""
 from __future__ import annotations
 
 import ipaddress
@@ -10,6 +10,7 @@ from wtforms import BooleanField, EmailField, IntegerField, PasswordField, Radio
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, ValidationError
 
+from mail.guard import validate_allowed_entry
 from mail.inbound import pop3
 from mail.outbound import smtp
 
@@ -143,6 +144,14 @@ class MailAddonAdminForm(FlaskForm):
         InputRequired("Enter a number."), NumberRange(1, 100_000, "Between 1 and 100,000.")])
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], filters=[_strip])
 
+    def validate_allowed_mail_hosts(self, field):
+        """One entry a line (commas too), each checked and written the way the guard reads it."""
+        try:
+            field.data = "\n".join(validate_allowed_entry(e) for e in field.data.replace(",", "\n").splitlines()
+                                   if e.strip())
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
+
     def validate_timezone(self, field):
         try:
             ZoneInfo(field.data)
@@ -162,3 +171,26 @@ class MailAddonAdminForm(FlaskForm):
     def validate_hosted_smtp_host(self, field):
         if field.data:
             validate_host(self, field)
+
+
+class RelayForm(FlaskForm):
+    """Setup > Mail Add-on > Outgoing relay: the server system mail (ownership codes) goes through."""
+
+    host = StringField("Relay server", validators=[DataRequired("Enter the relay's server name."), Length(max=253),
+                                                   validate_host], filters=[_strip])
+    port = _port_field("Relay port", default=smtp.DEFAULT_PORTS["starttls"])
+    security = SelectField("Relay security", choices=SECURITY_CHOICES, default="starttls")
+    username = StringField("Relay username", validators=[Length(max=254)], filters=[_strip])
+    password = PasswordField("Relay password", validators=[Length(max=256)])
+    from_address = EmailField("From address for system mail", filters=[_strip], validators=[
+        DataRequired("Enter the From address for system mail."), Length(max=254), Email(check_deliverability=False)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="relay", **kwargs)
+
+
+class ApprovalForm(FlaskForm):
+    """An administrator's decision on a Send Mail As address waiting for approval."""
+
+    decision = RadioField("Decision", choices=[SelectChoice("approve", "Approve"), SelectChoice("deny", "Deny")],
+                          validators=[InputRequired("Approve or deny.")])

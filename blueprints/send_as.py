@@ -1,4 +1,5 @@
-"""Settings > Mail > Send Mail As: outgoing identities, tested, verified by a mailed code."""
+"""Settings > Mail > Send Mail As: outgoing identities, tested, then proven by a code mailed through the
+organisation's relay or, without one, approved by an administrator."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, request, url_for
@@ -8,8 +9,7 @@ from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import SendAsForm, VerifyForm
 from blueprints.mail_settings import password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
-from mail.outbound import identities
-from mail import providers
+from mail.outbound import identities, relay
 from mail.errors import MailError
 from mail.outbound.identities import IdentityInput
 
@@ -31,12 +31,13 @@ def get_identity_or_404(identity_id: int):
 def identity_list():
     """The user's outgoing identities and whether each is verified."""
     return render("mail_settings/send_as.html", "identity_list", identities=identities.user_identities(current_user),
-                  confirm=ConfirmForm())
+                  confirm=ConfirmForm(), relay_on=relay.relay_configured())
 
 
 def _form(form, report=None, status=200):
     incoming = identities.incoming_account_for(current_user, form.from_address.data or "")
-    return render(FORM, "identity_form", status=status, form=form, report=report, incoming=incoming)
+    return render(FORM, "identity_form", status=status, form=form, report=report, incoming=incoming,
+                  relay_on=relay.relay_configured())
 
 
 def _input(form: SendAsForm) -> IdentityInput | None:
@@ -48,33 +49,39 @@ def _input(form: SendAsForm) -> IdentityInput | None:
                          port=form.port.data, security=form.security.data, username=form.username.data or "",
                          password=form.password.data or "")
     if form.use_incoming.data:
-        account = identities.incoming_account_for(current_user, form.from_address.data)
-        if account is None:
+        credentials = identities.incoming_credentials(mail_context(), current_user, form.from_address.data)
+        if credentials is None:
             form.use_incoming.errors.append("You have no POP3 account with this address.")
             return None
-        data.username = account.username
-        data.password = mail_context().box.decrypt(account.password_encrypted)
+        data.username, data.password = credentials
     return data
+
+
+def _start_proof(identity) -> None:
+    """Mail a code through the relay, or without one put the address before an administrator; say which."""
+    try:
+        sent = identities.start_proof(mail_context(), identity)
+    except MailError as e:
+        flash(f"The verification code could not be sent: {e}", "error")
+    else:
+        flash(f"We sent a code to {identity.from_address}. Enter it to start sending from this address." if sent else
+              f"{identity.from_address} is waiting for an administrator's approval: {relay.NO_RELAY_MESSAGE}",
+              "success")
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @mail_addon_required
 def identity_new():
-    """Add an identity: tested first, then kept unverified while a code is mailed to it."""
-    form = SendAsForm()
+    """Add an identity: tested first, then kept unverified until its address is proven."""
     if request.method == "GET":
-        return _form(form)
+        return _form(SendAsForm(data=identities.new_identity_defaults(current_user)))
+    form = SendAsForm()
     if not form.validate() or (data := _input(form)) is None:
         return _form(form, status=422)
     identity, report = identities.create(mail_context(), current_user, data)
     if identity is None:
         return _form(form, report, status=422)
-    try:
-        identities.send_code(mail_context(), identity)
-    except MailError as e:
-        flash(f"Saved, but the verification code could not be sent: {e}", "error")
-    else:
-        flash(f"We sent a code to {identity.from_address}. Enter it to start sending from this address.", "success")
+    _start_proof(identity)
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 
@@ -83,7 +90,7 @@ def identity_new():
 def identity_form_refresh():
     """The form again with what it fills in by itself (provider settings, usual port)."""
     form = SendAsForm()
-    form.fill_defaults(providers.lookup(form.from_address.data or ""))
+    form.fill_defaults(identities.suggested_server(form.from_address.data or ""))
     return _form(form)
 
 
@@ -113,20 +120,15 @@ def identity_verify(identity_id: int):
             return redirect_to(url_for("send_as.identity_list"))
     status = 422 if form.is_submitted() else 200
     return render("mail_settings/send_as_verify.html", "verify_form", status=status, form=form, identity=identity,
-                  confirm=ConfirmForm())
+                  confirm=ConfirmForm(), relay_on=relay.relay_configured())
 
 
 @bp.route("/<int:identity_id>/code", methods=["POST"])
 @mail_addon_required
 def identity_code_send(identity_id: int):
-    """Send a new code."""
+    """Send a new code (through the relay), or without a relay ask an administrator to approve."""
     identity = get_identity_or_404(identity_id)
-    try:
-        identities.send_code(mail_context(), identity)
-    except MailError as e:
-        flash(f"The code could not be sent: {e}", "error")
-    else:
-        flash(f"We sent a new code to {identity.from_address}.", "success")
+    _start_proof(identity)
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 

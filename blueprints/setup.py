@@ -1,25 +1,26 @@
-"""Setup (administrators): Users, and Apps & Add-ons > Mail Add-on."""
+"""Setup (administrators): Users, and Apps & Add-ons > Mail Add-on (settings, relay, Send Mail As requests)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm, UserForm
-from blueprints.web import admin_required, redirect_to, render
+from blueprints.mail_forms import ApprovalForm, MailAddonAdminForm, RelayForm
+from blueprints.web import admin_required, is_htmx, redirect_to, render
 from crm import users
-from blueprints.mail_forms import MailAddonAdminForm
-from mail.org import mail_addon_enabled, org_settings, set_mail_addon_enabled
-from mail.guard import validate_allowed_entry
-from models import User, db
+from mail.org import MAIL_SETTINGS_FIELDS, mail_addon_enabled, org_settings, save_mail_settings, set_mail_addon_enabled
+from mail.outbound import identities, relay
+from mail.outbound.relay import RelayInput
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
+MAIL_ADDON = "setup/mail_addon.html"
 
 
 @bp.route("/")
 @admin_required
 def index():
     """Setup's start page."""
-    return render("setup/index.html", addon_on=mail_addon_enabled())
+    return render("setup/index.html", addon_on=mail_addon_enabled(), requests=len(identities.pending_approvals()))
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -40,7 +41,7 @@ def user_list():
 @admin_required
 def user_active_update(user_id: int, action: str):
     """Deactivate a user (they cannot sign in; their data stays), or activate them again."""
-    user = db.session.get(User, user_id) or abort(404)
+    user = users.get_user(user_id) or abort(404)
     try:
         users.set_active(user, action == "activate", by=current_user)
     except ValueError as e:
@@ -48,6 +49,15 @@ def user_active_update(user_id: int, action: str):
     else:
         flash(f"{user.name} is {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("setup.user_list"), 303)
+
+
+def _mail_addon_page(block: str | None = None, status: int = 200, **forms):
+    """The Mail Add-on page; `forms` replaces the blank or stored form of the same name (a failed one)."""
+    context = {"form": ConfirmForm(), "settings_form": MailAddonAdminForm(formdata=None, obj=org_settings()),
+               "relay_form": RelayForm(formdata=None, obj=relay.current()), "report": None, "relay_on": relay.relay_configured(),
+               "relay_password_kept": relay.has_password(), "requests": identities.pending_approvals(),
+               "approval_form": ApprovalForm(), "addon_on": mail_addon_enabled(), **forms}
+    return render(MAIL_ADDON, block, status=status, **context)
 
 
 @bp.route("/addons/mail", methods=["GET", "POST"])
@@ -60,29 +70,72 @@ def mail_addon():
         set_mail_addon_enabled(enable)
         flash("The Mail Add-on is enabled." if enable else "The Mail Add-on is disabled.", "success")
         return redirect(url_for("setup.mail_addon"), 303)
-    return render("setup/mail_addon.html", form=form, addon_on=mail_addon_enabled(),
-                  settings_form=MailAddonAdminForm(obj=org_settings()))
+    return _mail_addon_page()
 
 
 @bp.route("/addons/mail/settings", methods=["POST"])
 @admin_required
 def mail_addon_settings():
-    """The outbound guard's allowed servers and the organisation's hosted mail domain."""
+    """The outbound guard's allowed servers, the organisation's hosted mail domain, the sending limits."""
     form = MailAddonAdminForm()
-    entries = []
-    if form.validate():
-        try:
-            entries = [validate_allowed_entry(e) for e in form.allowed_mail_hosts.data.replace(",", "\n").splitlines()
-                       if e.strip()]
-        except ValueError as e:
-            form.allowed_mail_hosts.errors.append(str(e))
-    if form.errors:
-        return render("setup/mail_addon.html", "settings_form", status=422, form=ConfirmForm(),
-                      addon_on=mail_addon_enabled(), settings_form=form)
-    org = org_settings()
-    form.populate_obj(org)
-    org.allowed_mail_hosts = "\n".join(entries)
-    org.hosted_domain = org.hosted_domain.lower()
-    db.session.commit()
+    if not form.validate():
+        return _mail_addon_page("settings_form", status=422, settings_form=form)
+    save_mail_settings({name: form[name].data for name in MAIL_SETTINGS_FIELDS})
     flash("Mail Add-on settings saved.", "success")
+    return redirect_to(url_for("setup.mail_addon"))
+
+
+def _relay_input(form: RelayForm) -> RelayInput:
+    return RelayInput(host=form.host.data, port=form.port.data, security=form.security.data,
+                      username=form.username.data, password=form.password.data or "",
+                      from_address=form.from_address.data)
+
+
+@bp.route("/addons/mail/relay", methods=["POST"])
+@admin_required
+def relay_save():
+    """Save the outgoing relay: tested first, kept (its password encrypted) only if it works."""
+    form = RelayForm()
+    if not form.validate():
+        return _mail_addon_page("relay_form", status=422, relay_form=form)
+    report = relay.save(current_app.extensions["mail"], _relay_input(form))
+    if not report.ok:
+        return _mail_addon_page("relay_form", status=422, relay_form=form, report=report)
+    flash("The outgoing relay is saved: Send Mail As codes now go through it.", "success")
+    return redirect_to(url_for("setup.mail_addon"))
+
+
+@bp.route("/addons/mail/relay/test", methods=["POST"])
+@admin_required
+def relay_test():
+    """Test the relay inline: connect, EHLO, secure, sign in; nothing is saved."""
+    form = RelayForm()
+    if not form.validate():
+        return _mail_addon_page("relay_form", status=422, relay_form=form)
+    report = relay.test(current_app.extensions["mail"], _relay_input(form))
+    return _mail_addon_page("relay_form", relay_form=form, report=report)
+
+
+@bp.route("/addons/mail/relay/delete", methods=["POST"])
+@admin_required
+def relay_delete():
+    """Remove the relay (asked first): new Send Mail As addresses then wait for an administrator."""
+    relay.remove()  # CSRFProtect has checked the form's token
+    flash("The outgoing relay is removed. New Send Mail As addresses wait for your approval.", "success")
+    return redirect_to(url_for("setup.mail_addon"))
+
+
+@bp.route("/addons/mail/send-as/<int:identity_id>", methods=["POST"])
+@admin_required
+def send_as_decide(identity_id: int):
+    """Approve or deny a Send Mail As address waiting for an administrator."""
+    identity = identities.get_pending(identity_id) or abort(404)
+    form = ApprovalForm()
+    if not form.validate():
+        abort(400, "Approve or deny the address.")
+    identities.decide(identity, form.decision.data == "approve", by=current_user)
+    verb = "approved: they can send from it" if identity.verified else "denied"
+    flash(f"{identity.user.name}'s address {identity.from_address} is {verb}.", "success")
+    if is_htmx():
+        return _mail_addon_page("send_as_requests")
     return redirect_to(url_for("setup.mail_addon"))

@@ -41,6 +41,10 @@ def count_users() -> int:
     return db.session.scalar(select(func.count()).select_from(User)) or 0
 
 
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_address(email)))
 

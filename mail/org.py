@@ -8,6 +8,10 @@ from sqlalchemy import select
 from models import OrgSettings, db
 
 DEFAULT_ZONE = "UTC"
+# What Setup > Mail Add-on's organisation settings form may change (the relay has its own form).
+MAIL_SETTINGS_FIELDS = ("allowed_mail_hosts", "hosted_domain", "hosted_pop_host", "hosted_pop_port",
+                        "hosted_pop_security", "hosted_smtp_host", "hosted_smtp_port", "hosted_smtp_security",
+                        "daily_send_limit_per_user", "timezone")
 
 ADDON_DISABLED_MESSAGE = (
     "The Mail Add-on is not enabled. An administrator must enable it first in "
@@ -41,4 +45,13 @@ def org_zone() -> ZoneInfo:
 
 def set_mail_addon_enabled(enabled: bool) -> None:
     org_settings().mail_addon_enabled = enabled
+    db.session.commit()
+
+
+def save_mail_settings(values: dict) -> None:
+    """Keep the organisation's mail settings (checked by the form); the hosted domain lowercased."""
+    settings = org_settings()
+    for name in MAIL_SETTINGS_FIELDS:
+        setattr(settings, name, values[name])
+    settings.hosted_domain = settings.hosted_domain.lower()
     db.session.commit()

@@ -1,19 +1,27 @@
-"""Send Mail As: outgoing SMTP identities, tested before they are kept, verified by a mailed code."""
+"""Send Mail As: outgoing SMTP identities, tested before they are kept, then proven to be the user's.
+
+Proof is a code mailed through the organisation's relay (never through the identity's own server,
+which the user chose and could read whatever the address), or without a relay an administrator's
+approval.
+"""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mail.outbound import smtp
+from mail import providers
+from mail.outbound import relay, smtp
 from mail.context import MailContext
 from mail.errors import TestReport
-from models import MailAccount, SendAs, Security, User, db, utcnow
+from mail.providers import Provider
+from models import Approval, MailAccount, OrgSettings, SendAs, Security, User, db, normalise_address, utcnow
 
 CODE_DIGITS = 6
 CODE_TTL_S = 30 * 60
@@ -57,6 +65,38 @@ def incoming_account_for(user: User, address: str) -> MailAccount | None:
         MailAccount.user_id == user.id, MailAccount.email == address.strip().lower()).order_by(MailAccount.id))
 
 
+def incoming_credentials(ctx: MailContext, user: User, address: str) -> tuple[str, str] | None:
+    """Username and password of the user's POP3 account of this address, or None without one."""
+    account = incoming_account_for(user, address)
+    if account is None:
+        return None
+    return account.username, ctx.box.decrypt(account.password_encrypted)
+
+
+def _hosted_server(address: str) -> Provider | None:
+    """The organisation's own SMTP server (Setup's hosted domain) if the address is at that domain."""
+    org = db.session.get(OrgSettings, 1)
+    domain = normalise_address(address).rpartition("@")[2]
+    if org is None or not org.hosted_smtp_host or not domain or domain != org.hosted_domain.lower():
+        return None
+    return Provider(org.hosted_domain, org.hosted_pop_host, org.hosted_pop_port, org.hosted_pop_security,
+                    org.hosted_smtp_host, org.hosted_smtp_port, org.hosted_smtp_security)
+
+
+def suggested_server(address: str) -> Provider | None:
+    """The SMTP server the form fills in: the organisation's own for its hosted domain, else a provider's."""
+    return _hosted_server(address) or providers.lookup(address)
+
+
+def new_identity_defaults(user: User) -> dict:
+    """What Add Send Mail As starts with: the user's own address and server when it is at the hosted domain."""
+    hosted = _hosted_server(user.email)
+    if hosted is None:
+        return {}
+    return {"from_name": user.name, "from_address": user.email, "host": hosted.smtp_host,
+            "port": hosted.smtp_port, "security": hosted.smtp_security}
+
+
 def test(ctx: MailContext, data: IdentityInput) -> TestReport:
     """Connect, EHLO, secure and sign in; nothing is saved."""
     return smtp.test_identity(settings_for(ctx, data, data.password), ctx.policy())
@@ -86,14 +126,30 @@ def change_password(ctx: MailContext, identity: SendAs, password: str) -> TestRe
     return report
 
 
-def send_code(ctx: MailContext, identity: SendAs) -> None:
-    """Mail a fresh ownership code to the identity's address through its own SMTP server.
+def start_proof(ctx: MailContext, identity: SendAs) -> bool:
+    """Ask for proof that the address is the user's: True when a code went out through the relay,
+    False when, without a relay, the address now waits for an administrator.
 
-    Raises MailError when the server refuses; the identity keeps its old code then.
+    Raises MailError when the relay refuses.
+    """
+    if relay.relay_configured():
+        send_code(ctx, identity)
+        return True
+    if identity.approval is not Approval.DENIED:
+        identity.approval = Approval.PENDING
+        db.session.commit()
+    return False
+
+
+def send_code(ctx: MailContext, identity: SendAs) -> None:
+    """Mail a fresh ownership code to the identity's address through the organisation's relay.
+
+    Never through the identity's own server: its user chose that server and could read the code
+    there whatever the address. Raises MailError without a relay or when it refuses; the identity
+    keeps its old code then.
     """
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     message = EmailMessage()
-    message["From"] = formataddr((identity.from_name, identity.from_address))
     message["To"] = identity.from_address
     message["Subject"] = f"Your CRM verification code: {code}"
     message["Message-ID"] = make_msgid(domain=identity.from_address.rpartition("@")[2] or None)
@@ -101,8 +157,7 @@ def send_code(ctx: MailContext, identity: SendAs) -> None:
         f"Someone (hopefully you) added {identity.from_address} as a Send Mail As address in the CRM.\n\n"
         f"Enter this code to confirm that the address is yours: {code}\n\n"
         f"The code expires in {CODE_TTL_S // 60} minutes. If this was not you, ignore this message.\n")
-    smtp.send(settings_for(ctx, identity, ctx.box.decrypt(identity.password_encrypted)), ctx.policy(),
-              message, [identity.from_address])
+    relay.send_system_mail(ctx, message, identity.from_address)
     identity.code_hash = generate_password_hash(code)
     identity.code_sent_at = utcnow()
     identity.code_attempts = 0
@@ -125,6 +180,27 @@ def verify(identity: SendAs, code: str) -> None:
         raise VerifyError("That code is not right. Check the latest message and try again.")
     identity.verified = True
     identity.code_hash = ""
+    db.session.commit()
+
+
+def pending_approvals() -> list[SendAs]:
+    """Addresses waiting for an administrator, oldest first, with their users."""
+    return list(db.session.scalars(select(SendAs).options(joinedload(SendAs.user))
+                                   .where(SendAs.approval == Approval.PENDING).order_by(SendAs.id)))
+
+
+def get_pending(identity_id: int) -> SendAs | None:
+    """A waiting address, or None: one already decided (or proven by code) is not up for a decision."""
+    return db.session.scalar(select(SendAs).where(SendAs.id == identity_id, SendAs.approval == Approval.PENDING))
+
+
+def decide(identity: SendAs, approve: bool, by: User) -> None:
+    """An administrator's decision on a waiting address: approved, it is verified and can send."""
+    identity.approval = Approval.APPROVED if approve else Approval.DENIED
+    identity.verified = approve
+    identity.code_hash = ""
+    identity.approved_by_id = by.id
+    identity.approval_decided_at = utcnow()
     db.session.commit()
 
 

@@ -1,12 +1,20 @@
-"""Settings > Mail > Send Mail As against a real SMTP server (aiosmtpd): test, code, verify, password."""
+"""Settings > Mail > Send Mail As against real SMTP servers (aiosmtpd): test, prove ownership, password.
+
+Two servers: `smtp_server` is the one users type in, `smtp_relay` the organisation's relay. An
+ownership code must come only through the relay; without one, an administrator approves.
+"""
 import re
 from datetime import timedelta
 
 import pytest
 
-from mail.outbound import identities
-from models import MailAccount, SendAs, db
+from crm import users
+from mail.outbound import identities, relay
+from models import Approval, MailAccount, OrgSettings, SendAs, db
 from tests.conftest import PASSWORD
+from tests.smtp_relay import mail_cafile, smtp_relay  # noqa: F401  (fixtures)
+
+RELAY_FROM = "crm@northwind.example"
 
 
 def form(smtp_server, user, password, **changes):
@@ -16,11 +24,33 @@ def form(smtp_server, user, password, **changes):
     return data
 
 
-def code_sent_to(smtp_server, address):
-    for _, _, rcpts, content in reversed(smtp_server.messages):
+def code_sent_to(server, address):
+    for _, _, rcpts, content in reversed(server.messages):
         if address in rcpts:
             return re.search(rb"verification code: (\d{6})", content).group(1).decode()
     raise AssertionError(f"no code sent to {address}")
+
+
+def sent_to(server, address, since=0):
+    return [m for m in server.messages[since:] if address in m[2]]
+
+
+@pytest.fixture
+def relay_on(mail_app, smtp_relay):
+    """The organisation's relay, set as an administrator sets it (tested, then kept)."""
+    login, password = smtp_relay.new_user("relay")
+    report = relay.save(mail_app.extensions["mail"], relay.RelayInput(
+        host=smtp_relay.host, port=smtp_relay.port, security="starttls", username=login, password=password,
+        from_address=RELAY_FROM))
+    assert report.ok, report.error
+    smtp_relay.login = login
+    return smtp_relay
+
+
+def admin_client(mail_app):
+    client = mail_app.test_client()
+    client.post("/signin", data={"email": "admin@example.com", "password": PASSWORD})
+    return client
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -46,14 +76,18 @@ def test_wrong_password_is_refused_and_nothing_kept(rep, smtp_server):
     assert db.session.scalar(db.select(db.func.count()).select_from(SendAs)) == 0
 
 
-def test_address_is_verified_by_the_mailed_code(rep, smtp_server):
+def test_address_is_verified_by_the_code_mailed_through_the_relay(rep, smtp_server, relay_on):
     _, client = rep
     user, password = smtp_server.new_user()
+    before = len(smtp_server.messages)
     response = client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password))
     assert response.status_code == 303
     identity = db.session.scalars(db.select(SendAs)).one()
     assert not identity.verified and identity.code_hash and password not in identity.password_encrypted
-    code = code_sent_to(smtp_server, "rita@example.com")
+    assert sent_to(smtp_server, "rita@example.com", before) == []  # the user's own server never carries it
+    login, mail_from, _, content = sent_to(relay_on, "rita@example.com")[-1]
+    assert login == relay_on.login and mail_from == RELAY_FROM and f"From: {RELAY_FROM}".encode() in content
+    code = code_sent_to(relay_on, "rita@example.com")
     assert code not in identity.code_hash  # only a hash of the code is kept
     url = f"/settings/mail/send-as/{identity.id}/verify"
     wrong = client.post(url, data={"code": "000000" if code != "000000" else "111111"}, headers={"HX-Request": "true"})
@@ -64,19 +98,97 @@ def test_address_is_verified_by_the_mailed_code(rep, smtp_server):
     assert "Verified" in client.get("/settings/mail/send-as/").get_data(as_text=True)
 
 
-def test_code_expires_and_attempts_are_limited(rep, smtp_server, mail_app):
+def test_without_a_relay_no_code_goes_through_the_users_server(rep, smtp_server):
+    """The reported hole: a code mailed through the typed-in server can be read whatever the address."""
+    _, client = rep
+    user, password = smtp_server.new_user()
+    before = len(smtp_server.messages)
+    client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password, from_address="ceo@example.com"))
+    identity = db.session.scalars(db.select(SendAs)).one()
+    client.post(f"/settings/mail/send-as/{identity.id}/code")
+    assert sent_to(smtp_server, "ceo@example.com", before) == []
+    db.session.expire_all()
+    assert not identity.verified and not identity.code_hash
+
+
+def test_without_a_relay_the_address_waits_for_an_administrator(rep, smtp_server):
+    _, client = rep
+    user, password = smtp_server.new_user()
+    assert "no outgoing relay" in client.get("/settings/mail/send-as/new").get_data(as_text=True)
+    response = client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password), follow_redirects=True)
+    assert "waiting for an administrator" in response.get_data(as_text=True)
+    identity = db.session.scalars(db.select(SendAs)).one()
+    assert identity.approval is Approval.PENDING and not identity.verified
+    listing = client.get("/settings/mail/send-as/").get_data(as_text=True)
+    assert "Waiting for approval" in listing and "no outgoing relay" in listing
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_administrator_approves_or_denies_a_waiting_address_in_setup(rep, smtp_server, mail_app, decision):
     _, client = rep
     user, password = smtp_server.new_user()
     client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password))
     identity = db.session.scalars(db.select(SendAs)).one()
-    code = code_sent_to(smtp_server, "rita@example.com")
+    admin = admin_client(mail_app)
+    setup = admin.get("/setup/addons/mail").get_data(as_text=True)
+    assert "rita@example.com" in setup and "Rita Rep" in setup
+    assert "1 Send Mail As request" in admin.get("/setup/").get_data(as_text=True)
+    url = f"/setup/addons/mail/send-as/{identity.id}"
+    fragment = admin.post(url, data={"decision": decision}, headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in html
+    assert "No Send Mail As address is waiting" in html and "<td>" not in html
+    db.session.expire_all()
+    assert identity.verified is (decision == "approve")
+    assert identity.approval is (Approval.APPROVED if decision == "approve" else Approval.DENIED)
+    assert identity.approved_by_id == users.find_user("admin@example.com").id
+    listing = client.get("/settings/mail/send-as/").get_data(as_text=True)
+    assert ("Verified" if decision == "approve" else "Denied by an administrator") in listing
+    assert admin.post(url, data={"decision": "approve"}).status_code == 404  # decided once
+
+
+def test_only_an_administrator_decides_and_only_on_waiting_addresses(rep, smtp_server, mail_app, relay_on):
+    _, client = rep
+    user, password = smtp_server.new_user()
+    client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password))
+    identity = db.session.scalars(db.select(SendAs)).one()
+    assert identity.approval is Approval.NONE  # a relay: proven by the code, not by an administrator
+    url = f"/setup/addons/mail/send-as/{identity.id}"
+    assert client.post(url, data={"decision": "approve"}).status_code == 403
+    assert admin_client(mail_app).post(url, data={"decision": "approve"}).status_code == 404
+    db.session.expire_all()
+    assert not identity.verified
+
+
+def test_hosted_domain_address_is_offered_the_organisations_smtp_server(rep, mail_app):
+    owner, client = rep
+    org = db.session.get(OrgSettings, 1)
+    org.hosted_domain, org.hosted_pop_host = "example.com", "pop.example.com"
+    org.hosted_smtp_host, org.hosted_smtp_port, org.hosted_smtp_security = "out.example.com", 465, "ssl"
+    db.session.commit()
+    page = client.get("/settings/mail/send-as/new").get_data(as_text=True)
+    assert 'value="rep@example.com"' in page and 'value="out.example.com"' in page and 'value="465"' in page
+    other = client.post("/settings/mail/send-as/form", data={"from_address": "rep@elsewhere.example",
+                                                            "security": "starttls"}, headers={"HX-Request": "true"})
+    assert 'value="out.example.com"' not in other.get_data(as_text=True)
+    same = client.post("/settings/mail/send-as/form", data={"from_address": "Rita@Example.com",
+                                                           "security": "starttls"}, headers={"HX-Request": "true"})
+    assert 'value="out.example.com"' in same.get_data(as_text=True)
+
+
+def test_code_expires_and_attempts_are_limited(rep, smtp_server, mail_app, relay_on):
+    _, client = rep
+    user, password = smtp_server.new_user()
+    client.post("/settings/mail/send-as/new", data=form(smtp_server, user, password))
+    identity = db.session.scalars(db.select(SendAs)).one()
+    code = code_sent_to(relay_on, "rita@example.com")
     for _ in range(identities.CODE_MAX_ATTEMPTS):
         with pytest.raises(identities.VerifyError):
             identities.verify(identity, "999999" if code != "999999" else "888888")
     with pytest.raises(identities.VerifyError, match="Too many wrong codes"):
         identities.verify(identity, code)
     identities.send_code(mail_app.extensions["mail"], identity)
-    new_code = code_sent_to(smtp_server, "rita@example.com")
+    new_code = code_sent_to(relay_on, "rita@example.com")
     identity.code_sent_at -= timedelta(seconds=identities.CODE_TTL_S + 1)
     db.session.commit()
     with pytest.raises(identities.VerifyError, match="expired"):
