@@ -216,8 +216,8 @@ class OneLineRefusingProxy:
             client.close()
             return
         threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+        reader = client.makefile("rb")
         try:
-            reader = client.makefile("rb")
             for line in reader:
                 if self._refuse(line):
                     client.sendall(ONE_LINE_REFUSAL)
@@ -226,6 +226,7 @@ class OneLineRefusingProxy:
         except OSError:
             pass
         finally:
+            reader.close()
             for sock in (upstream, client):
                 try:
                     sock.close()

@@ -143,3 +143,20 @@ def test_smtp_refused_token_gives_the_sentence(oauth_server, oauth_smtp_server, 
         assert smtp.noop()[0] == 250
     finally:
         smtp.quit()
+
+
+def test_a_microsoft_sized_token_fits_through_poplib_and_dovecot(oauth_server, oauth_dovecot, mailbox) -> None:
+    # Microsoft's access tokens are JWTs of 1,500 to 2,500 characters; the XOAUTH2 line grows by a third.
+    user, _, client = mailbox
+    oauth_server.access_token_bytes = 1900
+    try:
+        token = oauth_server.mint_access_token(user, client.client_id)
+    finally:
+        oauth_server.access_token_bytes = 42
+    assert len(sasl.xoauth2_string(user, token)) > 3400
+    pop = poplib.POP3(oauth_dovecot.host, oauth_dovecot.port, timeout=TIMEOUT_S)
+    try:
+        sasl.pop3_xoauth2(pop, user, token)
+        assert pop.stat()[0] == 1
+    finally:
+        pop.quit()
