@@ -36,10 +36,7 @@ class VerifyError(ValueError):
 
 
 def settings_for(ctx: MailContext, identity: IdentityInput | SendAs, password: str) -> smtp.SmtpSettings:
-    security = identity.security.value if isinstance(identity.security, Security) else identity.security
-    return smtp.SmtpSettings(host=identity.host, port=identity.port, security=security,
-                             username=identity.username, password=password,
-                             timeout_s=ctx.timeout_s, cafile=ctx.cafile)
+    return ctx.settings(identity, password)
 
 
 def user_identities(user: User) -> list[SendAs]:
@@ -58,8 +55,8 @@ def incoming_account_for(user: User, address: str) -> MailAccount | None:
 
 
 def test(ctx: MailContext, data: IdentityInput) -> TestReport:
-    """Connect, EHLO, secure and sign in; nothing is saved."""
-    return smtp.test_identity(settings_for(ctx, data, data.password), ctx.policy())
+    """Connect, EHLO, secure and sign in; nothing is saved. Ends the caller's transaction first."""
+    return smtp.test_identity(settings_for(ctx, data, data.password), ctx.policy_then_release())
 
 
 def create(ctx: MailContext, user: User, data: IdentityInput) -> tuple[SendAs | None, TestReport]:
@@ -78,7 +75,8 @@ def create(ctx: MailContext, user: User, data: IdentityInput) -> tuple[SendAs | 
 
 def change_password(ctx: MailContext, identity: SendAs, password: str) -> TestReport:
     """Test the new outgoing password; it replaces the old one only if the server accepts it."""
-    report = smtp.test_identity(settings_for(ctx, identity, password), ctx.policy())
+    settings = settings_for(ctx, identity, password)
+    report = smtp.test_identity(settings, ctx.policy_then_release())  # then a new transaction writes
     if report.ok:
         identity.password_encrypted = ctx.box.encrypt(password)
         identity.last_error = ""
@@ -101,8 +99,8 @@ def send_code(ctx: MailContext, identity: SendAs) -> None:
         f"Someone (hopefully you) added {identity.from_address} as a Send Mail As address in the CRM.\n\n"
         f"Enter this code to confirm that the address is yours: {code}\n\n"
         f"The code expires in {CODE_TTL_S // 60} minutes. If this was not you, ignore this message.\n")
-    smtp.send(settings_for(ctx, identity, ctx.box.decrypt(identity.password_encrypted)), ctx.policy(),
-              message, [identity.from_address])
+    settings, to = settings_for(ctx, identity, ctx.box.decrypt(identity.password_encrypted)), identity.from_address
+    smtp.send(settings, ctx.policy_then_release(), message, [to])
     identity.code_hash = generate_password_hash(code)
     identity.code_sent_at = utcnow()
     identity.code_attempts = 0
