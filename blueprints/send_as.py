@@ -1,29 +1,19 @@
 """Settings > Mail > Send Mail As: outgoing identities, tested, verified by a mailed code."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import SendAsForm, VerifyForm
-from blueprints.mail_settings import password_change
+from blueprints.mail_glue import get_identity_or_404, mail_context, password_change, send_code_and_flash
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.outbound import identities
 from mail import providers
-from mail.errors import MailError
 from mail.outbound.identities import IdentityInput
 
 bp = Blueprint("send_as", __name__, url_prefix="/settings/mail/send-as")
 FORM = "mail_settings/send_as_new.html"
-
-
-def mail_context():
-    return current_app.extensions["mail"]
-
-
-def get_identity_or_404(identity_id: int):
-    """The signed-in user's own identity; anyone else's is a 404, as if it did not exist."""
-    return identities.get_identity(current_user, identity_id) or abort(404)
 
 
 @bp.route("/")
@@ -69,12 +59,8 @@ def identity_new():
     identity, report = identities.create(mail_context(), current_user, data)
     if identity is None:
         return _form(form, report, status=422)
-    try:
-        identities.send_code(mail_context(), identity)
-    except MailError as e:
-        flash(f"Saved, but the verification code could not be sent: {e}", "error")
-    else:
-        flash(f"We sent a code to {identity.from_address}. Enter it to start sending from this address.", "success")
+    send_code_and_flash(identity, failed="Saved, but the verification code could not be sent:",
+                        sent="We sent a code to {address}. Enter it to start sending from this address.")
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 
@@ -121,12 +107,7 @@ def identity_verify(identity_id: int):
 def identity_code_send(identity_id: int):
     """Send a new code."""
     identity = get_identity_or_404(identity_id)
-    try:
-        identities.send_code(mail_context(), identity)
-    except MailError as e:
-        flash(f"The code could not be sent: {e}", "error")
-    else:
-        flash(f"We sent a new code to {identity.from_address}.", "success")
+    send_code_and_flash(identity, failed="The code could not be sent:", sent="We sent a new code to {address}.")
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 
