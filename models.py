@@ -236,7 +236,17 @@ def _enum(cls):
     return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
-class MailAccount(db.Model):
+class ServerColumns:
+    """How to reach and sign in to a mail server: the same five columns for POP3 and SMTP."""
+
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[Security] = mapped_column(_enum(Security))
+    username: Mapped[str] = mapped_column(String(254))
+    password_encrypted: Mapped[str] = mapped_column(Text)
+
+
+class MailAccount(ServerColumns, db.Model):
     """A user's POP3 account. The password is stored encrypted (mail.secrets), never in clear."""
 
     __tablename__ = "mail_accounts"
@@ -246,11 +256,6 @@ class MailAccount(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(80))
     email: Mapped[str] = mapped_column(String(254))
-    host: Mapped[str] = mapped_column(String(253))
-    port: Mapped[int] = mapped_column(Integer)
-    security: Mapped[Security] = mapped_column(_enum(Security))
-    username: Mapped[str] = mapped_column(String(254))
-    password_encrypted: Mapped[str] = mapped_column(Text)
     leave_on_server: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[AccountState] = mapped_column(_enum(AccountState), default=AccountState.READY)
@@ -284,7 +289,7 @@ class Approval(str, enum.Enum):
     DENIED = "denied"
 
 
-class SendAs(db.Model):
+class SendAs(ServerColumns, db.Model):
     """An outgoing ("Send Mail As") SMTP identity; usable once its address is verified."""
 
     __tablename__ = "send_as"
@@ -294,11 +299,6 @@ class SendAs(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     from_name: Mapped[str] = mapped_column(String(120))
     from_address: Mapped[str] = mapped_column(String(254))
-    host: Mapped[str] = mapped_column(String(253))
-    port: Mapped[int] = mapped_column(Integer)
-    security: Mapped[Security] = mapped_column(_enum(Security))
-    username: Mapped[str] = mapped_column(String(254))
-    password_encrypted: Mapped[str] = mapped_column(Text)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     # The ownership code mailed to from_address: only its hash is kept, for a limited time.
     code_hash: Mapped[str] = mapped_column(String(256), default="")
@@ -378,6 +378,9 @@ class Direction(str, enum.Enum):
 
 class SendState(str, enum.Enum):
     SENT = "sent"
+    # Committed and counted against the daily pool, handed to SMTP, no answer recorded yet; one
+    # left so by a crash stays in Sent as "Sending, not confirmed" (it may have gone out).
+    SENDING = "sending"
     DRAFT = "draft"  # not sent: refused before sending (limit) or the SMTP server failed
     NONE = "none"  # received mail
 

@@ -1,12 +1,13 @@
 """Send Email from a Lead or Contact, and Reply / Reply All to any email the viewer may see."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from blueprints.mail_glue import mail_context
 from blueprints.web import mail_addon_required, redirect_to, render
 from crm import records
 from mail.inbound import matching
@@ -64,7 +65,7 @@ def _send(form, back_url: str):
     if request.content_length and request.content_length > MAX_ATTACHMENTS_BYTES:
         return _page(form, back_url, 422, "The attachments are too large: at most 20 MB in all.")
     try:
-        sent = outbox.send(current_app.extensions["mail"], current_user, form.outgoing())
+        sent = outbox.send(mail_context(), current_user, form.outgoing())
     except outbox.SendError as e:
         kept = " It is kept in Drafts." if e.email is not None else ""
         return _page(form, back_url, 422, str(e) + kept)

@@ -1,11 +1,12 @@
 """Settings > Mail: Mail Accounts (POP3) and Send Mail As (SMTP), each user's own."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import DELETE, HostedAccountForm, PasswordChangeForm, Pop3AccountForm
+from blueprints.mail_forms import DELETE, HostedAccountForm, Pop3AccountForm
+from blueprints.mail_glue import get_account_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.org import org_settings
 from mail.inbound import accounts, worker
@@ -14,15 +15,6 @@ from mail.inbound.accounts import AccountInput
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
 ACCOUNT_FORM = "mail_settings/account_new.html"
-
-
-def mail_context():
-    return current_app.extensions["mail"]
-
-
-def get_account_or_404(account_id: int):
-    """The signed-in user's own account; anyone else's is a 404, as if it did not exist."""
-    return accounts.get_account(current_user, account_id) or abort(404)
 
 
 def hosted_offer():
@@ -130,20 +122,6 @@ def account_password(account_id: int):
         heading="Change the incoming password", back=url_for("mail_settings.account_list"),
         subject=f"{account.name}: {account.username} on {account.host}:{account.port}",
         done=f"The password of {account.name} has been changed.")
-
-
-def password_change(change, *, heading: str, subject: str, done: str, back: str):
-    """The password page of an account or identity: `change(password)` tests it and keeps it if it works."""
-    form = PasswordChangeForm()
-    report = None
-    if form.validate_on_submit():
-        report = change(form.password.data)
-        if report.ok:
-            flash(done, "success")
-            return redirect_to(back)
-    status = 422 if form.is_submitted() else 200
-    return render("mail_settings/password.html", "password_form", status=status, form=form, report=report,
-                  heading=heading, cancel_url=back, subject=subject)
 
 
 @bp.route("/accounts/<int:account_id>/default", methods=["POST"])

@@ -2,12 +2,12 @@
 organisation's relay or, without one, approved by an administrator."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import SendAsForm, VerifyForm
-from blueprints.mail_settings import password_change
+from blueprints.mail_glue import get_identity_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.outbound import identities, relay
 from mail.errors import MailError
@@ -15,15 +15,6 @@ from mail.outbound.identities import IdentityInput
 
 bp = Blueprint("send_as", __name__, url_prefix="/settings/mail/send-as")
 FORM = "mail_settings/send_as_new.html"
-
-
-def mail_context():
-    return current_app.extensions["mail"]
-
-
-def get_identity_or_404(identity_id: int):
-    """The signed-in user's own identity; anyone else's is a 404, as if it did not exist."""
-    return identities.get_identity(current_user, identity_id) or abort(404)
 
 
 @bp.route("/")
@@ -59,13 +50,14 @@ def _input(form: SendAsForm) -> IdentityInput | None:
 
 def _start_proof(identity) -> None:
     """Mail a code through the relay, or without one put the address before an administrator; say which."""
+    address = identity.from_address  # read now: sending ends the transaction
     try:
         sent = identities.start_proof(mail_context(), identity)
     except MailError as e:
         flash(f"The verification code could not be sent: {e}", "error")
     else:
-        flash(f"We sent a code to {identity.from_address}. Enter it to start sending from this address." if sent else
-              f"{identity.from_address} is waiting for an administrator's approval: {relay.NO_RELAY_MESSAGE}",
+        flash(f"We sent a code to {address}. Enter it to start sending from this address." if sent else
+              f"{address} is waiting for an administrator's approval: {relay.NO_RELAY_MESSAGE}",
               "success")
 
 

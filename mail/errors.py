@@ -7,6 +7,7 @@ tells the user which step failed and why.
 """
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -111,9 +112,31 @@ def sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def redact(text: str, secret: str) -> str:
-    """Return text with every occurrence of secret masked (a server may echo what it got)."""
-    return text.replace(secret, "********") if secret else text
+def credential_forms(username: str, secret: str) -> tuple[str, ...]:
+    """Every form the secret (a password or an OAuth token) takes in a protocol exchange.
+
+    In clear (USER/PASS), base64 of AUTH PLAIN's authzid\\0user\\0secret (with and without an
+    authzid), base64 of AUTH LOGIN's username and password, and the XOAUTH2 string, so that a
+    server echoing what it got can be masked whichever way the secret went out.
+    """
+    if not secret:
+        return ()
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
+    forms = [secret, b64(secret), b64(f"\0{username}\0{secret}"), b64(f"{username}\0{username}\0{secret}"),
+             b64(f"user={username}\x01auth=Bearer {secret}\x01\x01")]
+    if username:
+        forms.append(b64(username))
+    # Longest first: masking the secret alone first would break the longer forms that hold it.
+    return tuple(sorted(dict.fromkeys(forms), key=len, reverse=True))
+
+
+def redact(text: str, secrets: str | tuple[str, ...]) -> str:
+    """Return text with every occurrence of the secret(s) masked (a server may echo what it got)."""
+    for secret in (secrets,) if isinstance(secrets, str) else secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
 
 
 def seconds(value: float) -> str:
@@ -148,13 +171,13 @@ def tls(host: str, port: int, reason: str) -> MailError:
                             "check that the security setting matches the port.")
 
 
-def auth(reply: str, password: str) -> MailError:
-    reply = redact(reply, password)
+def auth(reply: str, secrets: str | tuple[str, ...]) -> MailError:
+    reply = redact(reply, secrets)
     return MailError("auth", f"The server rejected the username or password: {sentence(reply)}")
 
 
-def protocol(reply: str, password: str = "") -> MailError:
-    reply = redact(reply, password)
+def protocol(reply: str, secrets: str | tuple[str, ...] = "") -> MailError:
+    reply = redact(reply, secrets)
     return MailError("protocol", f"The server gave an unexpected answer: {sentence(reply)}")
 
 

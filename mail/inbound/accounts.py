@@ -32,9 +32,11 @@ def settings_for(ctx: MailContext, host: str, port: int, security: str, username
 
 
 def test(ctx: MailContext, data: AccountInput) -> TestReport:
-    """A real POP3 session with these settings (Test Account); nothing is saved."""
-    return pop3.test_account(settings_for(ctx, data.host, data.port, data.security, data.username,
-                                          data.password), ctx.policy())
+    """A real POP3 session with these settings (Test Account); nothing is saved.
+
+    Ends the caller's transaction first: the server may take its whole timeout to answer.
+    """
+    return pop3.test_account(ctx.settings(data, data.password), ctx.policy_then_release())
 
 
 def user_accounts(user: User) -> list[MailAccount]:
@@ -57,7 +59,7 @@ def duplicate_exists(user: User, host: str, username: str) -> bool:
 def create(ctx: MailContext, user: User, data: AccountInput) -> tuple[MailAccount | None, TestReport]:
     """Test the settings, then save the account if the sign-in worked (Create Account).
 
-    The user's first account becomes their default.
+    The user's first account becomes their default. The test runs outside any transaction.
     """
     report = test(ctx, data)
     if not report.ok:
@@ -81,9 +83,12 @@ def password_of(ctx: MailContext, account: MailAccount) -> str:
 
 
 def change_password(ctx: MailContext, account: MailAccount, password: str) -> TestReport:
-    """Test the new password; only if the server accepts it does it replace the old one."""
-    report = pop3.test_account(settings_for(ctx, account.host, account.port, account.security.value,
-                                            account.username, password), ctx.policy())
+    """Test the new password; only if the server accepts it does it replace the old one.
+
+    Ends the caller's transaction before the test, and writes in a new one after it.
+    """
+    settings = ctx.settings(account, password)
+    report = pop3.test_account(settings, ctx.policy_then_release())
     if report.ok:
         account.password_encrypted = ctx.box.encrypt(password)
         account.state = AccountState.READY

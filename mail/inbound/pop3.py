@@ -8,16 +8,14 @@ from __future__ import annotations
 import logging
 import poplib
 import socket
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mail import errors, guard
 from mail.errors import MailError, Step, TestReport, human_size  # noqa: F401  (part of this API)
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
+from mail.servers import SECURITY_CHOICES, TIMEOUT_S, Progress, ServerSettings, run_test  # noqa: F401  (API)
 
-SECURITY_CHOICES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 995, "starttls": 110, "none": 110}
-TIMEOUT_S = 10
 # poplib gives up at 2,048 bytes a line, but real mail has 24 KB lines. This bound only
 # stops a hostile server from filling memory with one endless line.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -25,19 +23,8 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 # Dovecot and others tag a refused login that is not about the password (RFC 2449, 3206).
 _NOT_CREDENTIAL_CODES = ("[IN-USE]", "[SYS/", "[LOGIN-DELAY]")
 
-Progress = Callable[[str, str], None]
+Pop3Settings = ServerSettings  # one settings type for POP3 and SMTP (mail.servers)
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Pop3Settings:
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    timeout_s: float = TIMEOUT_S
-    cafile: str | None = None  # extra CA bundle, trusted on top of the system store
 
 
 def _no_progress(label: str, detail: str) -> None:
@@ -122,7 +109,7 @@ def _to_mail_error(exc: BaseException, settings: Pop3Settings) -> MailError:
         return exc
     if isinstance(exc, poplib.error_proto):
         reply = _reply(exc)
-        return errors.closed() if reply == "-ERR EOF" else errors.protocol(reply, settings.password)
+        return errors.closed() if reply == "-ERR EOF" else errors.protocol(reply, settings.secrets)
     if isinstance(exc, OSError):
         return errors.from_os_error(exc, settings.host, settings.port, settings.timeout_s)
     if isinstance(exc, (ValueError, IndexError)):  # poplib parsing a malformed reply
@@ -153,8 +140,8 @@ def _login(client: poplib.POP3, settings: Pop3Settings, progress: Progress) -> N
         if reply == "-ERR EOF":
             raise errors.closed() from None
         if any(code in reply for code in _NOT_CREDENTIAL_CODES):
-            raise errors.protocol(reply, settings.password) from None
-        raise errors.auth(reply, settings.password) from None
+            raise errors.protocol(reply, settings.secrets) from None
+        raise errors.auth(reply, settings.secrets) from None
     progress("Signed in", f"as {settings.username}")
 
 
@@ -285,17 +272,10 @@ def test_account(settings: Pop3Settings, policy: GuardPolicy) -> TestReport:
 
     Raises only ValueError for an unknown security setting.
     """
-    report = TestReport()
-    expected = ["Name resolved", "Connected", "TLS established", "Signed in", "Mailbox"]
-    if settings.security == "none":
-        expected.remove("TLS established")
+    steps = ["Connected", "Signed in", "Mailbox"] if settings.security == "none" else [
+        "Connected", "TLS established", "Signed in", "Mailbox"]
 
-    def progress(label: str, detail: str) -> None:
-        report.steps.append(Step(label, True, detail))
-
-    try:
-        infos = guard.resolve(settings.host, settings.port)
-        progress("Name resolved", ", ".join(dict.fromkeys(info[4][0] for info in infos)))
+    def session(progress: Progress, report: TestReport) -> None:
         session = Pop3Session.open(settings, policy, progress)
         try:
             report.message_count, report.mailbox_bytes = session.stat()
@@ -309,15 +289,8 @@ def test_account(settings: Pop3Settings, policy: GuardPolicy) -> TestReport:
             progress("Mailbox", report.summary)
         finally:
             session.close()  # a test changes nothing, so there is nothing for QUIT to commit
-        report.ok = True
-    except MailError as exc:
-        done = {step.label for step in report.steps}
-        failed = next((label for label in expected if label not in done), "Mailbox")
-        report.steps.append(Step(failed, False, str(exc)))
-        report.error = exc
-    log.info("POP3 test of %s on %s port %d: %s", settings.username, settings.host, settings.port,
-             "ok" if report.ok else report.error.kind if report.error else "failed")
-    return report
+
+    return run_test("POP3", settings, policy, steps, session)
 
 
 test_account.__test__ = False  # type: ignore[attr-defined]  # not a pytest test either

@@ -44,10 +44,7 @@ class VerifyError(ValueError):
 
 
 def settings_for(ctx: MailContext, identity: IdentityInput | SendAs, password: str) -> smtp.SmtpSettings:
-    security = identity.security.value if isinstance(identity.security, Security) else identity.security
-    return smtp.SmtpSettings(host=identity.host, port=identity.port, security=security,
-                             username=identity.username, password=password,
-                             timeout_s=ctx.timeout_s, cafile=ctx.cafile)
+    return ctx.settings(identity, password)
 
 
 def user_identities(user: User) -> list[SendAs]:
@@ -98,8 +95,8 @@ def new_identity_defaults(user: User) -> dict:
 
 
 def test(ctx: MailContext, data: IdentityInput) -> TestReport:
-    """Connect, EHLO, secure and sign in; nothing is saved."""
-    return smtp.test_identity(settings_for(ctx, data, data.password), ctx.policy())
+    """Connect, EHLO, secure and sign in; nothing is saved. Ends the caller's transaction first."""
+    return smtp.test_identity(settings_for(ctx, data, data.password), ctx.policy_then_release())
 
 
 def create(ctx: MailContext, user: User, data: IdentityInput) -> tuple[SendAs | None, TestReport]:
@@ -118,7 +115,8 @@ def create(ctx: MailContext, user: User, data: IdentityInput) -> tuple[SendAs | 
 
 def change_password(ctx: MailContext, identity: SendAs, password: str) -> TestReport:
     """Test the new outgoing password; it replaces the old one only if the server accepts it."""
-    report = smtp.test_identity(settings_for(ctx, identity, password), ctx.policy())
+    settings = settings_for(ctx, identity, password)
+    report = smtp.test_identity(settings, ctx.policy_then_release())  # then a new transaction writes
     if report.ok:
         identity.password_encrypted = ctx.box.encrypt(password)
         identity.last_error = ""

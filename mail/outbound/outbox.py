@@ -1,8 +1,10 @@
 """Sending from the CRM: who sends, the daily pool, and the sent copy (or an unsent draft).
 
-A message is never lost: refused by the limits, by a header check or by the SMTP server, it is
-kept as the sender's draft with the reason. The sent copy is the sender's email in Sent, linked
-to the records it involves, shared by the sender's own mode like any other of their emails.
+A message is never lost: it is committed before SMTP sees it, in Sent as "sending" and counted
+against the daily pool; then marked sent, or kept as the sender's draft with the reason (refused
+by the limits, by a header check or by the SMTP server). A crash in between leaves it in Sent as
+"Sending, not confirmed", still counted: it may have gone out. The sent copy is linked to the
+records it involves and shared by the sender's own mode like any other of their emails.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from mail.inbound import matching, store
 from mail.outbound import smtp
@@ -22,6 +24,10 @@ from mail.inbound.parsing import parse
 from models import DRAFTS, Direction, Email, MailAccount, OrgSettings, SENT, SendAs, SendState, User, db, utcnow
 
 MAX_RECIPIENTS = 50
+# PostgreSQL advisory lock that makes "count the pool, then commit the message" one step across
+# every web process (SQLite needs none: each transaction takes the write lock at its start).
+POOL_LOCK_KEY = 0x6D61696C706F6F6C  # "mailpool"
+COUNTED_STATES = (SendState.SENDING, SendState.SENT)
 
 
 class SendError(Exception):
@@ -105,7 +111,7 @@ def remaining_today(now: datetime | None = None) -> int:
     """Recipients the organisation may still send to today (each To, Cc and Bcc counts)."""
     start, end = today_window(now)
     used = db.session.scalar(select(func.coalesce(func.sum(Email.recipient_count), 0)).where(
-        Email.direction == Direction.SENT, Email.send_state == SendState.SENT,
+        Email.direction == Direction.SENT, Email.send_state.in_(COUNTED_STATES),
         Email.received_at >= start, Email.received_at < end)) or 0
     return max(0, daily_pool() - used)
 
@@ -133,25 +139,49 @@ def _message(identity: SendAs, out: Outgoing) -> EmailMessage:
 
 
 def _keep(user: User, raw: bytes, out: Outgoing, state: SendState, error: str = "") -> Email:
-    """Store the message as the sender's: in Sent (linked to its records) or as a draft."""
+    """Store and commit the message as the sender's: in Sent (linked to its records) or as a draft."""
     parsed = parse(raw, utcnow())
     email = store.store(user.id, None, raw, parsed, crm_mailbox_id=None, settings=None)
     email.direction = Direction.SENT
-    email.send_state = state
-    email.send_error = error
-    email.folder = SENT if state is SendState.SENT else DRAFTS
     email.bcc_text = ", ".join(out.bcc)
     email.is_read = True
-    email.recipient_count = len(out.recipients) if state is SendState.SENT else 0
+    _set_state(email, state, len(out.recipients), error)
     matching.link_email(email, parsed.participants())
     db.session.commit()
     return email
 
 
+def _set_state(email: Email, state: SendState, recipients: int, error: str = "") -> None:
+    email.send_state, email.send_error = state, error
+    email.folder = DRAFTS if state is SendState.DRAFT else SENT
+    email.recipient_count = 0 if state is SendState.DRAFT else recipients  # a draft frees its place
+
+
+def _lock_pool() -> None:
+    """Hold the organisation's pool until this transaction ends (PostgreSQL; see POOL_LOCK_KEY)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POOL_LOCK_KEY})
+
+
+def _reserve(user: User, raw: bytes, out: Outgoing) -> Email:
+    """Commit the message as sending, counted against today's pool, if the pool has room.
+
+    Raises SendError with the kept draft when it has not.
+    """
+    _lock_pool()
+    left = remaining_today()
+    if len(out.recipients) > left:
+        reason = (f"The organisation's sending limit for today has {counted(left, 'recipient')} left and this message "
+                  f"has {len(out.recipients)}, so it was not sent; send it tomorrow or to fewer people.")
+        raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
+    return _keep(user, raw, out, SendState.SENDING)
+
+
 def send(ctx: MailContext, user: User, out: Outgoing) -> Email:
     """Send from the user's CRM mailbox address; return the sent copy.
 
-    Raises SendError (with the kept draft when there is a message to keep) when nothing was sent.
+    The message is committed (sending, counted) before SMTP and no transaction is open during
+    it. Raises SendError (with the kept draft when there is a message to keep) when nothing was sent.
     """
     identity, why = sending_identity(user)
     if identity is None:
@@ -163,16 +193,16 @@ def send(ctx: MailContext, user: User, out: Outgoing) -> Email:
     if len(out.recipients) > MAX_RECIPIENTS:
         reason = f"A message can go to at most {MAX_RECIPIENTS} recipients; this one has {len(out.recipients)}."
         raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
-    left = remaining_today()
-    if len(out.recipients) > left:
-        reason = (f"The organisation's sending limit for today has {counted(left, 'recipient')} left and this message "
-                  f"has {len(out.recipients)}, so it was not sent; send it tomorrow or to fewer people.")
-        raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
+    settings = ctx.settings(identity, ctx.box.decrypt(identity.password_encrypted))
+    policy = ctx.policy()
+    email = _reserve(user, raw, out)  # commits: nothing of the database is held from here to the answer
     try:
-        smtp.send(smtp.SmtpSettings(identity.host, identity.port, identity.security.value, identity.username,
-                                    ctx.box.decrypt(identity.password_encrypted), ctx.timeout_s, ctx.cafile),
-                  ctx.policy(), message, out.recipients)
+        smtp.send(settings, policy, message, out.recipients)
     except MailError as e:
         reason = f"The message was not sent: {e}"
-        raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason)) from None
-    return _keep(user, raw, out, SendState.SENT)
+        _set_state(email, SendState.DRAFT, 0, reason)
+        db.session.commit()
+        raise SendError(reason, email) from None
+    _set_state(email, SendState.SENT, len(out.recipients))
+    db.session.commit()
+    return email

@@ -56,19 +56,18 @@ def _settings(ctx: MailContext, data: RelayInput) -> smtp.SmtpSettings:
         org = db.session.get(OrgSettings, 1)
         if org is not None and org.relay_password_encrypted:
             password = ctx.box.decrypt(org.relay_password_encrypted)
-    return smtp.SmtpSettings(host=data.host, port=data.port, security=data.security, username=data.username,
-                             password=password, timeout_s=ctx.timeout_s, cafile=ctx.cafile)
+    return ctx.settings(data, password)
 
 
 def test(ctx: MailContext, data: RelayInput) -> TestReport:
     """Connect, EHLO, secure and sign in, step by step; nothing is saved."""
-    return smtp.test_identity(_settings(ctx, data), ctx.policy())
+    return smtp.test_identity(_settings(ctx, data), ctx.policy_then_release())
 
 
 def save(ctx: MailContext, data: RelayInput) -> TestReport:
     """Test the relay, then keep it (the password encrypted) only if it worked."""
     settings = _settings(ctx, data)
-    report = smtp.test_identity(settings, ctx.policy())
+    report = smtp.test_identity(settings, ctx.policy_then_release())
     if not report.ok:
         return report
     org = org_settings()
@@ -96,4 +95,4 @@ def send_system_mail(ctx: MailContext, message: EmailMessage, recipient: str) ->
         raise MailError("destination", NO_RELAY_MESSAGE)
     del message["From"]
     message["From"] = data.from_address
-    smtp.send(_settings(ctx, data), ctx.policy(), message, [recipient])
+    smtp.send(_settings(ctx, data), ctx.policy_then_release(), message, [recipient])

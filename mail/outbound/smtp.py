@@ -7,17 +7,14 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from mail import errors, guard
-from mail.errors import MailError
-from mail.errors import Step, TestReport
+from mail.errors import MailError, TestReport
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
-from mail.inbound.pop3 import SECURITY_CHOICES, Progress
+from mail.servers import SECURITY_CHOICES, TIMEOUT_S, Progress, ServerSettings, run_test  # noqa: F401  (API)
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
-TIMEOUT_S = 10
 # smtplib would call socket.getfqdn(), which can stall on reverse DNS; submission servers
 # accept the plain machine name.
 EHLO_NAME = socket.gethostname() or "localhost"
@@ -25,15 +22,7 @@ EHLO_NAME = socket.gethostname() or "localhost"
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SmtpSettings:
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
-    timeout_s: float = TIMEOUT_S
-    cafile: str | None = None  # extra CA bundle, trusted on top of the system store
+SmtpSettings = ServerSettings  # one settings type for POP3 and SMTP (mail.servers)
 
 
 class _Smtp(smtplib.SMTP):
@@ -67,7 +56,7 @@ def _text(reply: bytes | str) -> str:
 
 def _to_mail_error(exc: BaseException, settings: SmtpSettings) -> MailError:
     """Map an smtplib, socket or TLS exception to a MailError; anything else is re-raised."""
-    password = settings.password
+    password = settings.secrets
     if isinstance(exc, MailError):
         return exc
     if isinstance(exc, smtplib.SMTPAuthenticationError):
@@ -108,7 +97,7 @@ def _open(settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> sm
             raise MailError("protocol", f"The server on port {settings.port} did not answer "
                                         "like a mail (SMTP) server.")
         if code != 220:
-            raise errors.protocol(f"{code} {_text(reply)}", settings.password)
+            raise errors.protocol(f"{code} {_text(reply)}", settings.secrets)
         if settings.security == "ssl":
             progress("TLS established", describe_tls(client.sock, host))
         else:
@@ -151,28 +140,12 @@ def test_identity(settings: SmtpSettings, policy: GuardPolicy) -> TestReport:
 
     Raises only ValueError for an unknown security setting.
     """
-    report = TestReport()
-    expected = {"ssl": ["Connected", "TLS established", "EHLO"],
-                "starttls": ["Connected", "EHLO", "TLS established"],
-                "none": ["Connected", "EHLO"]}[settings.security]
-    expected = ["Name resolved", *expected] + (["Signed in"] if settings.username else [])
-
-    def progress(label: str, detail: str) -> None:
-        report.steps.append(Step(label, True, detail))
-
-    try:
-        infos = guard.resolve(settings.host, settings.port)
-        progress("Name resolved", ", ".join(dict.fromkeys(info[4][0] for info in infos)))
-        _quit(_open(settings, policy, progress))
-        report.ok = True
-    except MailError as exc:
-        done = {step.label for step in report.steps}
-        failed = next((label for label in expected if label not in done), expected[-1])
-        report.steps.append(Step(failed, False, str(exc)))
-        report.error = exc
-    log.info("SMTP test of %s on %s port %d: %s", settings.username, settings.host, settings.port,
-             "ok" if report.ok else report.error.kind if report.error else "failed")
-    return report
+    steps = {"ssl": ["Connected", "TLS established", "EHLO"],
+             "starttls": ["Connected", "EHLO", "TLS established"],
+             "none": ["Connected", "EHLO"]}.get(settings.security, [])
+    steps += ["Signed in"] if settings.username else []
+    return run_test("SMTP", settings, policy, steps,
+                    lambda progress, report: _quit(_open(settings, policy, progress)))
 
 
 test_identity.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -147,9 +147,16 @@ def test_session_uidl_on_server_without_it_raises_no_uidl(no_uidl_server):
 def test_guard_refuses_loopback_unless_local_servers_are_allowed(dovecot, account):
     report = pop3.test_account(settings_for(dovecot, *account), GuardPolicy())
     assert report.error.kind == "destination"
-    assert labels(report) == [("Name resolved", True), ("Connected", False)]
+    assert labels(report) == [("Name resolved", False)]
     with pytest.raises(MailError, match="^This server is not allowed: "):
         Pop3Session.open(settings_for(dovecot, *account), GuardPolicy())
+
+
+def test_a_refused_hosts_report_never_shows_what_it_resolves_to(account):
+    report = pop3.test_account(Pop3Settings("localhost", 995, "ssl", *account), GuardPolicy())
+    assert report.error.kind == "destination"
+    shown = " ".join(f"{step.label} {step.detail}" for step in report.steps) + str(report.error)
+    assert "127.0.0.1" not in shown and "::1" not in shown
 
 
 def test_refusal_is_identical_for_open_and_closed_ports(silent_server, closed_port):

@@ -172,3 +172,87 @@ def test_attachments_go_out_and_are_kept_with_the_sent_copy(sender, smtp_server)
     assert [(p.get_filename(), p.get_content()) for p in parts] == [("quote.pdf", b"%PDF-1.4 quote")]
     sent = db.session.scalars(db.select(Email)).one()
     assert [a.filename for a in db.session.scalars(db.select(Attachment).where(Attachment.email_id == sent.id))] == ["quote.pdf"]
+
+
+class _WatchingHandler:
+    """An SMTP server that looks, from a connection of its own, at what the CRM committed
+    by the time the message arrives."""
+
+    def __init__(self, database_url):
+        from sqlalchemy import create_engine
+        self.engine = create_engine(database_url)
+        self.seen = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.engine.connect() as connection:
+            self.seen.extend(connection.execute(db.text(
+                "SELECT send_state, folder, recipient_count FROM emails")).all())
+        return "250 OK"
+
+
+@pytest.fixture
+def watching_smtp(database_url):
+    from aiosmtpd.controller import Controller
+    from tests.servers import free_ports
+    handler = _WatchingHandler(database_url)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_ports(1)[0])
+    controller.start()
+    yield controller, handler
+    controller.stop()
+    handler.engine.dispose()
+
+
+def test_the_message_is_committed_as_sending_before_smtp_then_marked_sent(sender, watching_smtp):
+    user, client, contact, identity = sender
+    controller, handler = watching_smtp
+    identity.port, identity.security, identity.username = controller.port, "none", ""
+    db.session.commit()
+    assert compose(client, contact, cc="boss@brightwater.example").status_code == 200
+    assert handler.seen == [("sending", "Sent", 2)]  # committed, counted against the pool, visible in Sent
+    sent = db.session.scalars(db.select(Email)).one()
+    assert (sent.send_state, sent.folder, sent.recipient_count) == (SendState.SENT, "Sent", 2)
+
+
+def test_a_message_whose_sending_was_never_confirmed_stays_visible_and_counted(sender, mail_app):
+    """A crash between the commit and the SMTP answer leaves the message in Sent as "sending"."""
+    user, client, contact, _ = sender
+    org_settings().daily_send_limit_per_user = 1  # two users: a pool of 2
+    db.session.commit()
+    make_email(user, subject="Lost in a crash", folder="Sent", direction=Direction.SENT, send_state=SendState.SENDING,
+               record_ids=(contact.id,)).recipient_count = 2
+    db.session.commit()
+    assert outbox.remaining_today() == 0
+    page = client.get("/email/?folder=Sent").get_data(as_text=True)
+    assert "Lost in a crash" in page and "Sending, not confirmed" in page
+
+
+def test_two_sends_at_the_same_moment_never_exceed_the_daily_pool(sender, mail_app, smtp_server):
+    import threading
+    from models import User
+    user, client, contact, _ = sender
+    user_id = user.id
+    org_settings().daily_send_limit_per_user = 1  # two users: a pool of 2
+    db.session.commit()  # and this thread holds no transaction while the senders race
+    senders, barrier, outcomes = 6, threading.Barrier(6), []
+    before = len(smtp_server.messages)
+
+    def send(n):
+        with mail_app.app_context():
+            barrier.wait()
+            try:
+                outbox.send(mail_app.extensions["mail"], db.session.get(User, user_id),
+                            outbox.Outgoing(to=[f"r{n}@x.example"], subject=f"race {n}"))
+                outcomes.append("sent")
+            except outbox.SendError as e:
+                outcomes.append(str(e))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes.count("sent") == 2, outcomes
+    assert len(smtp_server.messages) - before == 2
+    assert all("sending limit" in o for o in outcomes if o != "sent")
+    counted = db.session.scalar(db.select(db.func.sum(Email.recipient_count)))
+    assert counted == 2

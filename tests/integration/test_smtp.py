@@ -86,6 +86,7 @@ def test_closed_port_reports_refused(closed_port, sender):
 def test_guard_refuses_loopback_unless_local_servers_are_allowed(smtp_server, sender):
     report = smtp.test_identity(settings_for(smtp_server, *sender), GuardPolicy())
     assert report.error.kind == "destination"
+    assert [(s.label, s.ok) for s in report.steps] == [("Name resolved", False)]
     with pytest.raises(MailError, match="^This server is not allowed: "):
         smtp.send(settings_for(smtp_server, *sender), GuardPolicy(), new_message(), ["bob@example.net"])
 
@@ -151,3 +152,54 @@ def test_password_never_appears_in_errors_reports_or_logs(smtp_server, sender, s
         texts += [str(caught.value), repr(caught.value.__cause__)]
     assert not any(password in text for text in texts)
     assert password not in caplog.text
+
+
+def test_a_refused_hosts_report_never_shows_what_it_resolves_to(sender):
+    report = smtp.test_identity(SmtpSettings("localhost", 587, "starttls", *sender), GuardPolicy())
+    assert report.error.kind == "destination"
+    shown = " ".join(f"{step.label} {step.detail}" for step in report.steps) + str(report.error)
+    assert "127.0.0.1" not in shown and "::1" not in shown
+
+
+class _EchoingAuth:
+    """A server that quotes the whole AUTH exchange back in its refusal, in the forms the
+    client sent: base64 of PLAIN's \\0user\\0password, or LOGIN's username and password."""
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from base64 import b64encode
+        from aiosmtpd.smtp import AuthResult
+        login, password = auth_data.login, auth_data.password
+        if mechanism == "PLAIN":
+            said = b64encode(b"\0" + login + b"\0" + password).decode()
+        else:
+            said = f"{b64encode(login).decode()} {b64encode(password).decode()}"
+        return AuthResult(success=False, handled=False,
+                          message=f"535 5.7.8 You said AUTH {mechanism} {said} ({password.decode()})")
+
+
+@pytest.fixture(params=["PLAIN", "LOGIN"])
+def echoing_server(request):
+    from aiosmtpd.controller import Controller
+    from tests.servers import free_ports
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[request.param]
+    controller = Controller(object(), hostname="127.0.0.1", port=free_ports(1)[0], authenticator=_EchoingAuth(),
+                            auth_require_tls=False, auth_exclude_mechanism=[other])
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+def test_every_form_of_the_password_is_masked_when_the_server_echoes_the_auth_exchange(echoing_server, caplog):
+    from base64 import b64encode
+    caplog.set_level(logging.DEBUG)
+    user, password = "rita@northwind.example", "Echoed-Secret-91"
+    settings = SmtpSettings("127.0.0.1", echoing_server, "none", user, password)
+    report = smtp.test_identity(settings, LOCAL)
+    assert report.error.kind == "auth" and "You said AUTH" in str(report.error)
+    with pytest.raises(MailError) as caught:
+        smtp.send(settings, LOCAL, new_message(), ["bob@example.net"])
+    ours = [r.getMessage() for r in caplog.records if r.name != "mail.log"]  # mail.log: aiosmtpd's own
+    texts = " ".join([str(report.error), repr(report), str(caught.value), *ours])
+    forms = [password, b64encode(f"\0{user}\0{password}".encode()).decode(), b64encode(password.encode()).decode(),
+             b64encode(user.encode()).decode()]
+    assert [form for form in forms if form in texts] == []
