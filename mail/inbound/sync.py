@@ -179,13 +179,14 @@ class _Poll:
         """The whole poll on an open session. Raises MailError or PollError."""
         count, _ = session.stat()
         self.result.on_server = count
-        sizes = session.sizes() if count else {}
         try:
             uidls: dict[int, str] | None = session.uidl()
         except MailError as exc:
             if exc.kind != "no_uidl":
                 raise
             uidls = None
+        # LIST after UIDL: Mailutils writes an X-UIDL header into each message at the first UIDL.
+        sizes = session.sizes() if count else {}
         rows = ledger.load_ledger(self.account_id)
         _end_transaction()
         if uidls is not None:
@@ -194,7 +195,6 @@ class _Poll:
             plan = ledger.plan_without_uidl(rows, sizes, self.limit, self.delete_mode,
                                             lambda number: session.top(number, 0))
         self.result.skipped += plan.skipped
-        self.here.extend(plan.delete)
         self.spare = plan.spare
         self._start(len(plan.items), uidl_supported=uidls is not None)
         self._download(session, plan.items)
