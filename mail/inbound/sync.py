@@ -58,7 +58,6 @@ from models import AddonSettings, FetchState, MESSAGE_ID_CHARS, MailAccount, db,
 BATCH_SIZE = 50  # at most this many messages between commits
 BATCH_MAX_BYTES = 8 * 1024 * 1024  # a batch of big messages is committed early: memory stays bounded
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-DEFAULT_LEASE_S = 600.0
 TOO_LARGE_REASON = store.TOO_LARGE_NOTE
 DATABASE_REFUSED = ("The database refused to save the fetched mail; it stays on the server and "
                     "will be fetched at the next poll.")
@@ -114,12 +113,12 @@ class _Done:
 
 def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None = None,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, batch_size: int = BATCH_SIZE,
-                 lease_owner: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+                 lease_owner: str | None = None, lease_s: float | None = None,
                  stop: threading.Event | None = None) -> PollResult:
     """Poll one account once and record its health; commits as it goes.
 
-    With lease_owner, each batch renews the lease (lease_s) and the poll stops if another worker
-    holds it now. `stop` set ends the poll after the current batch, deleting nothing (the
+    With lease_owner, the poll stops if another worker holds the lease now, and with lease_s each
+    batch renews it (mail.inbound.worker owns leases and their lengths). `stop` set ends the poll after the current batch, deleting nothing (the
     next poll carries on). Server and database failures end up in the result and on the
     account (mail.inbound.health), never raised. Raises LookupError if the account does not exist, and
     SQLAlchemyError if the database cannot be reached to read it.
@@ -155,7 +154,7 @@ def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None
 
 class _Poll:
     def __init__(self, account: MailAccount, result: PollResult, *, progress: Progress | None, limit: int,
-                 batch_size: int, lease_owner: str | None, lease_s: float,
+                 batch_size: int, lease_owner: str | None, lease_s: float | None,
                  stop: threading.Event | None) -> None:
         self.account_id = account.id
         self.owner_id = account.user_id
@@ -350,7 +349,8 @@ class _Poll:
         stmt = update(MailAccount).where(MailAccount.id == self.account_id)
         if self.lease_owner is not None:
             stmt = stmt.where(MailAccount.lease_owner == self.lease_owner)
-            values["lease_until"] = utcnow() + timedelta(seconds=self.lease_s)
+            if self.lease_s is not None:
+                values["lease_until"] = utcnow() + timedelta(seconds=self.lease_s)
         matched = db.session.execute(stmt.values(**values), execution_options={"synchronize_session": False})
         if matched.rowcount == 0:
             if db.session.get(MailAccount, self.account_id) is None:
