@@ -1,8 +1,20 @@
-"""The fetch ledger: what is on the server that is not here yet, what to delete, what to forget
+"""The fetch ledger: what is on the server that is not here yet, what to recognise, what to forget
 (planned over rows read once per poll), and the ledger's reads and writes. Nothing here commits.
 
 A ledger row (models.FetchedMessage) per message this CRM knows on an account's server: its UIDL
 (None on a server without UIDL), LIST size, Message-ID, SHA-256 of its bytes, its state.
+
+Recognising a message:
+- by UIDL, the normal case, when the server lists it once, one row has it and the size matches
+  (a sender can choose a message's UIDL on some servers, by writing an X-UIDL header);
+- by Message-ID and size before downloading, then Message-ID and SHA-256 of the bytes after, on a
+  server without UIDL (the ledger rows then have no UIDL; two copies on the server need two rows);
+- by Message-ID and SHA-256 also with UIDL, against ledger rows whose UIDL the server no longer
+  lists: a server that renumbers its UIDLs (a mailbox moved, a new uidvalidity) or an account
+  that gained UIDL support would otherwise deliver everything twice. Each such row vouches for one
+  message, so two identical messages the server does list are two emails, as they should be.
+- in delete mode only by content: a message is deleted only once this poll downloaded its bytes
+  and they are committed here (stored now, or recognised by a row's Message-ID and SHA-256).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from mail.inbound import worker
 from models import Email, MailAccount, db, utcnow
-from tests.integration.sync_support import add_account, count, fresh, message, owner, raw_contents
+from tests.integration.sync_support import add_account, count, fresh, ledger, message, owner, raw_contents
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 800
@@ -122,11 +122,13 @@ def test_a_killed_cli_fetch_is_taken_over_at_once_and_loses_doubles_and_deletes_
     assert worker.LeaseOwner.parse(dead_owner).pid == child.pid and dead_until > utcnow()
     assert 0 < stored < MESSAGES and dovecot.count(login) == MESSAGES  # killed before QUIT: nothing deleted
 
+    rows_before = [(r.state.value, r.email_id is not None) for r in ledger(account_id)]
+    fresh()
     started = utcnow()
     output = _finish(_cli(mail_app, "--all"))
     assert started < dead_until  # the dead worker's lease had not run out: taken over because it is gone
     assert f"fetched {MESSAGES - stored:,}, linked 0, skipped 0, deleted {MESSAGES:,}, already here {stored:,}." \
-        in output, output
+        in output, (output, len(rows_before), set(rows_before))
     assert "not polled" not in output
     fresh()
     assert sorted(raw_contents(account_id)) == sorted(sent)  # each exactly once
