@@ -96,7 +96,7 @@ def test_a_killed_cli_fetch_is_taken_over_at_once_and_loses_doubles_and_deletes_
         mail_app, dovecot):
     account, login = add_account(mail_app, dovecot, owner(), leave=False)
     account_id = account.id
-    sent = [message() for _ in range(MESSAGES)]
+    sent = [message(size=8000) for _ in range(MESSAGES)]  # big enough that the kill lands mid-poll
     for raw in sent:
         dovecot.deliver(login, raw)
     lease_s = 10.0  # a long lease: the second fetch can only have it because its owner is dead
