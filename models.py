@@ -512,7 +512,9 @@ class FetchedMessage(db.Model):
     """The fetch ledger: what this CRM knows of each message on an account's server."""
 
     __tablename__ = "fetched_messages"
-    __table_args__ = (UniqueConstraint("account_id", "uidl"), Index("ix_fetched_account_msgid", "account_id", "message_id"))
+    # Not unique: a server may list one UIDL for two messages (a sender can write X-UIDL), mail.inbound.ledger.
+    __table_args__ = (Index("ix_fetched_account_uidl", "account_id", "uidl"),
+                      Index("ix_fetched_account_msgid", "account_id", "message_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("mail_accounts.id", ondelete="CASCADE"), index=True)

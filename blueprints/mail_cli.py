@@ -19,7 +19,11 @@ bp.cli.help = "Fetch mail from the POP3 accounts."
 @bp.cli.command("fetch")
 @click.option("--account", "account_id", type=int, help="Poll only this account (its id).")
 @click.option("--all", "poll_all", is_flag=True, help="Poll every account once, due or not.")
-def fetch(account_id: int | None, poll_all: bool) -> None:
+@click.option("--lease", "lease_s", type=click.FloatRange(min=0.1), default=worker.LEASE_S, show_default=True,
+              help="Seconds a lease lasts unless its heartbeat renews it.")
+@click.option("--heartbeat", "heartbeat_s", type=click.FloatRange(min=0.05), default=worker.HEARTBEAT_S,
+              show_default=True, help="Seconds between renewals of the lease while polling.")
+def fetch(account_id: int | None, poll_all: bool, lease_s: float, heartbeat_s: float) -> None:
     """Poll accounts once and say what each fetched; exit code 1 if any failed."""
     if (account_id is None) == (not poll_all):
         raise click.UsageError("Give either --account ID or --all.")
@@ -42,10 +46,10 @@ def fetch(account_id: int | None, poll_all: bool) -> None:
         if poll_all and account.state is AccountState.AUTH_ERROR:
             click.echo(f"{name}: not polled: the server refused its password; change it first.")
             continue
-        if not worker.claim_account(one, worker_id):
-            click.echo(f"{name}: not polled: another worker is polling it right now.")
+        if not worker.claim_account(one, worker_id, lease_s):
+            click.echo(f"{name}: not polled: {_lease_held(one)}.")
             continue
-        result = worker.poll_claimed(ctx, one, worker_id)
+        result = worker.poll_claimed(ctx, one, worker_id, lease_s=lease_s, heartbeat_s=heartbeat_s)
         if result is not None:
             click.echo(f"{name}: {describe(result)}")
             failed = failed or not result.ok
@@ -84,6 +88,12 @@ def describe(result: PollResult) -> str:
     if result.recognised:
         counts += f", already here {result.recognised:,}"
     return counts + "." + "".join(f" {error}" for error in result.errors)
+
+
+def _lease_held(account_id: int) -> str:
+    account = db.session.get(MailAccount, account_id, populate_existing=True)
+    held = worker.lease_sentence(account) if account is not None else ""
+    return f"its lease is {held}" if held else "another worker held its lease a moment ago"
 
 
 def _name(account: MailAccount) -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup, used by scripts/run.sh and scripts/test.sh.
 #   scripts/setup.sh          what running the app needs: .venv with requirements.txt
-#   scripts/setup.sh --test   also the test servers (Dovecot, Chromium, PostgreSQL) and
+#   scripts/setup.sh --test   also the test servers (Dovecot, Mailutils pop3d, Chromium, PostgreSQL) and
 #                             requirements-dev.txt
 # Debian packages are installed only when missing; pip runs only when the requirement files
 # changed since the last install (stamp file .venv/.requirements-<sha256>).
@@ -56,6 +56,7 @@ if [[ ! -x .venv/bin/python ]] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/
 fi
 if ((with_test)); then
     [[ -x /usr/sbin/dovecot ]] || missing+=(dovecot-pop3d)
+    [[ -x /usr/sbin/pop3d ]] || missing+=(mailutils-pop3d)
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi

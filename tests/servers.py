@@ -1,4 +1,5 @@
-"""Real servers for the tests: Dovecot (POP3), aiosmtpd (SMTP) and tiny fault servers.
+"""Real servers for the tests: Dovecot and GNU Mailutils pop3d (POP3), aiosmtpd (SMTP) and tiny
+fault servers.
 
 Everything listens on loopback, on free ports, and is cleaned up when the session ends.
 Recipes: /work/shared/tooling.md. /etc/dovecot is never read.
@@ -26,11 +27,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 __all__ = [
-    "dovecot", "smtp_server", "silent_server", "no_uidl_server", "closed_port",
-    "DovecotServer", "SmtpServer", "FakePop3Server", "free_ports", "make_cert",
+    "dovecot", "mailutils", "smtp_server", "silent_server", "no_uidl_server", "closed_port",
+    "DovecotServer", "MailutilsServer", "SmtpServer", "FakePop3Server", "free_ports", "make_cert",
 ]
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+POP3D = shutil.which("pop3d") or "/usr/sbin/pop3d"
 LOOPBACK = "127.0.0.1"
 # Served by the same Dovecot, but not named in its certificate: the "certificate for
 # another host" case, offline and without touching /etc/hosts.
@@ -247,6 +249,132 @@ class DovecotServer:
             return False
 
 
+MAILUTILS_CONF = """\
+logging {{ syslog no; print-severity yes; }};
+auth {{ authentication generic; authorization virtdomain; }};
+virtdomain {{ passwd-dir "{d}/etc"; }};
+mailbox {{ mailbox-type maildir; }};
+mandatory-locking {{ enable yes; lock-directory "{d}/locks"; }};
+tcp-wrappers {{ enable no; }};
+mode daemon;
+foreground yes;
+pidfile "{d}/pop3d.pid";
+max-children 50;
+timeout 600;
+server {host}:{port} {{ transcript yes; tls-mode false; }};
+"""
+
+
+class MailutilsServer:
+    """A private GNU Mailutils pop3d on .port (plain POP3): a second real server, one that takes a
+    message's UIDL from an X-UIDL header inside it (so a sender can choose it), writes that header
+    into every message at the first UIDL, and applies DELE at QUIT."""
+
+    host = LOOPBACK
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_ports(1)[0]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._serial = itertools.count()
+        self._passwd: list[str] = []
+        for name in ("etc", "home", "locks"):
+            (base / name).mkdir()
+        os.chown(base / "locks", MAIL_UID, MAIL_UID)
+        self.conf = base / "pop3d.conf"
+        self.conf.write_text(MAILUTILS_CONF.format(d=base, host=LOOPBACK, port=self.port))
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start pop3d and wait until it greets with +OK. Raises RuntimeError if it cannot."""
+        if self.running:
+            return
+        # A user name without "@" is looked up in the passwd file named after the local address
+        # of the daemon's standard input: bind it to a loopback socket (files localhost, 127.0.0.1).
+        stdin = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stdin.bind((LOOPBACK, 0))
+        try:
+            with open(self.base / "stdout.log", "ab") as out:
+                self._process = subprocess.Popen([POP3D, f"--config-file={self.conf}"], stdin=stdin.fileno(),
+                                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            stdin.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _greets(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"pop3d did not start:\n{self.log_tail()}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        _kill_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.base / "stdout.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def new_user(self, prefix: str = "mu") -> tuple[str, str]:
+        """Create a user with a unique name and a random password; return (name, password)."""
+        name = f"{prefix}{next(self._serial)}"
+        password = f"pw-{secrets.token_hex(8)}"
+        hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password, text=True,
+                                check=True, capture_output=True).stdout.strip()
+        home = self.base / "home" / name
+        for path in (home, home / "INBOX", *(home / "INBOX" / sub for sub in ("new", "cur", "tmp"))):
+            path.mkdir()
+            os.chown(path, MAIL_UID, MAIL_UID)
+        self._passwd.append(f"{name}:{hashed}:{MAIL_UID}:{MAIL_UID}::{home}:/bin/false\n")
+        for domain in ("localhost", LOOPBACK):
+            tmp = self.base / "etc" / f".{domain}.tmp"
+            tmp.write_text("".join(self._passwd))
+            os.replace(tmp, self.base / "etc" / domain)
+        return name, password
+
+    def maildir(self, user: str) -> Path:
+        return self.base / "home" / user / "INBOX"
+
+    def deliver(self, user: str, raw: bytes) -> Path:
+        """Put one message into the user's Maildir (tmp/, then new/), with LF line ends: pop3d
+        rewrites a CRLF file into a bare header, and the message is gone."""
+        box = self.maildir(user)
+        name = f"{time.time_ns()}.P{os.getpid()}Q{next(self._serial)}.crm-test"
+        tmp = box / "tmp" / name
+        with open(tmp, "xb") as fh:
+            fh.write(raw.replace(b"\r\n", b"\n"))
+            os.fchown(fh.fileno(), MAIL_UID, MAIL_UID)
+        os.rename(tmp, box / "new" / name)
+        return box / "new" / name
+
+    def count(self, user: str) -> int:
+        box = self.maildir(user)
+        return sum(1 for sub in ("new", "cur") for _ in (box / sub).iterdir())
+
+    def bodies(self, user: str) -> list[bytes]:
+        """The messages on the server, as files (with the X-UIDL headers pop3d wrote into them)."""
+        box = self.maildir(user)
+        return [path.read_bytes() for sub in ("new", "cur") for path in sorted((box / sub).iterdir())]
+
+
+def _greets(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            return sock.recv(64).startswith(b"+OK")
+    except OSError:
+        return False
+
+
 def _kill_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -377,6 +505,18 @@ NO_UIDL_REPLIES: dict[str, Reply] = {
 def dovecot() -> Iterator[DovecotServer]:
     base = _make_base("crm-dovecot-")
     server = DovecotServer(base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mailutils() -> Iterator[MailutilsServer]:
+    base = _make_base("crm-mailutils-")
+    server = MailutilsServer(base)
     try:
         server.start()
         yield server

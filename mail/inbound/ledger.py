@@ -1,11 +1,24 @@
-"""The fetch ledger: what is on the server that is not here yet, what to delete, what to forget
+"""The fetch ledger: what is on the server that is not here yet, what to recognise, what to forget
 (planned over rows read once per poll), and the ledger's reads and writes. Nothing here commits.
 
 A ledger row (models.FetchedMessage) per message this CRM knows on an account's server: its UIDL
 (None on a server without UIDL), LIST size, Message-ID, SHA-256 of its bytes, its state.
+
+Recognising a message:
+- by UIDL, the normal case, when the server lists it once, one row has it and the size matches
+  (a sender can choose a message's UIDL on some servers, by writing an X-UIDL header);
+- by Message-ID and size before downloading, then Message-ID and SHA-256 of the bytes after, on a
+  server without UIDL (the ledger rows then have no UIDL; two copies on the server need two rows);
+- by Message-ID and SHA-256 also with UIDL, against ledger rows whose UIDL the server no longer
+  lists: a server that renumbers its UIDLs (a mailbox moved, a new uidvalidity) or an account
+  that gained UIDL support would otherwise deliver everything twice. Each such row vouches for one
+  message, so two identical messages the server does list are two emails, as they should be.
+- in delete mode only by content: a message is deleted only once this poll downloaded its bytes
+  and they are committed here (stored now, or recognised by a row's Message-ID and SHA-256).
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,11 +61,11 @@ class PollItem:
 @dataclass
 class Plan:
     items: list[PollItem] = field(default_factory=list)  # oldest first (by message number)
-    delete: list[tuple[int, int]] = field(default_factory=list)  # (number, row id) here already
     forget: list[int] = field(default_factory=list)  # row ids whose message is gone
     skipped: int = 0  # too large, known, still on the server
-    # Rows no listed message claimed (gone from the server, or from before UIDLs were renumbered),
-    # by (Message-ID, SHA-256): each can vouch for one downloaded message with those bytes.
+    # Rows no listed message claimed (gone from the server, from before UIDLs were renumbered, or
+    # under a UIDL not trusted this time), by (Message-ID, SHA-256): each can vouch for one
+    # downloaded message with those bytes.
     spare: dict[tuple[str, str], list[LedgerRow]] = field(default_factory=dict)
 
 
@@ -67,28 +80,47 @@ def load_ledger(account_id: int) -> list[LedgerRow]:
 
 def plan_by_uidl(rows: list[LedgerRow], uidls: dict[int, str], sizes: dict[int, int], limit: int,
                  delete_mode: bool, now: datetime | None = None) -> Plan:
-    """Compare the server's UIDL listing with the ledger."""
-    by_uidl = {row.uidl: row for row in rows if row.uidl is not None}
+    """Compare the server's UIDL listing with the ledger.
+
+    A UIDL is trusted to name a message only when the server lists it once, one ledger row has
+    it, and that row's size is the LIST size: some servers take the UIDL from an X-UIDL header
+    the sender wrote. Otherwise the message is downloaded and recognised by its content.
+    """
+    times_listed = Counter(uidls.values())
+    by_uidl: dict[str, list[LedgerRow]] = {}
+    for row in rows:
+        if row.uidl is not None:
+            by_uidl.setdefault(row.uidl, []).append(row)
     plan = Plan()
     claimed: set[int] = set()
-    listed: set[str] = set()
     for number in sorted(uidls):
-        uidl = uidls[number]
-        if uidl in listed:  # a server listing one UIDL twice: the first is the message
-            continue
-        listed.add(uidl)
-        row = by_uidl.get(uidl)
+        uidl, size = uidls[number], sizes.get(number, 0)
+        row = _trusted(by_uidl.get(uidl, []), times_listed[uidl], size, claimed, delete_mode)
         if row is not None:
             claimed.add(row.id)
-        _place(plan, number, sizes.get(number, 0), uidl, row, limit, delete_mode)
+        _place(plan, number, size, uidl, row, limit)
     _unclaimed(plan, rows, claimed, now)
     return plan
+
+
+def _trusted(candidates: list[LedgerRow], times_listed: int, size: int, claimed: set[int],
+             delete_mode: bool) -> LedgerRow | None:
+    """The ledger row this listing's UIDL alone proves is this message, or None."""
+    free = [row for row in candidates if row.id not in claimed]
+    skipped = [row for row in free if row.state is FetchState.SKIPPED]
+    if skipped:  # too large: never deleted, and downloaded only to replace it: a wrong claim loses nothing
+        return skipped[0]
+    if delete_mode or times_listed != 1 or len(candidates) != 1 or not free or free[0].size != size:
+        # Deleting needs this session's bytes (or the ledger's, recognised by content).
+        return None
+    return free[0]
 
 
 def plan_without_uidl(rows: list[LedgerRow], sizes: dict[int, int], limit: int, delete_mode: bool,
                       top: Callable[[int], bytes], now: datetime | None = None) -> Plan:
     """Without UIDL, each message's headers (top(number)) give its Message-ID; with the LIST
-    size that recognises it before downloading it. Two copies of a message need two rows.
+    size that recognises it before downloading it (in delete mode only a too-large one: the rest
+    are downloaded and recognised by content before DELE). Two copies of a message need two rows.
     Raises what top() raises."""
     by_key: dict[tuple[str, int], list[LedgerRow]] = {}
     for row in rows:
@@ -99,11 +131,12 @@ def plan_without_uidl(rows: list[LedgerRow], sizes: dict[int, int], limit: int, 
     for number in sorted(sizes):
         size = sizes[number]
         headers = parse_headers(top(number), utcnow())
-        candidates = by_key.get((headers.message_id[:MESSAGE_ID_CHARS], size))
-        row = candidates.pop(0) if candidates else None
+        candidates = by_key.get((headers.message_id[:MESSAGE_ID_CHARS], size), [])
+        row = next((row for row in candidates if not delete_mode or row.state is FetchState.SKIPPED), None)
         if row is not None:
+            candidates.remove(row)
             claimed.add(row.id)
-        item = _place(plan, number, size, None, row, limit, delete_mode)
+        item = _place(plan, number, size, None, row, limit)
         if item is not None and item.too_large:
             item.headers = headers  # read once: the too-large entry is made of these
     _unclaimed(plan, rows, claimed, now)
@@ -120,8 +153,8 @@ def _unclaimed(plan: Plan, rows: list[LedgerRow], claimed: set[int], now: dateti
             plan.spare.setdefault((row.message_id, row.sha256), []).append(row)
 
 
-def _place(plan: Plan, number: int, size: int, uidl: str | None, row: LedgerRow | None, limit: int,
-           delete_mode: bool) -> PollItem | None:
+def _place(plan: Plan, number: int, size: int, uidl: str | None, row: LedgerRow | None,
+           limit: int) -> PollItem | None:
     """Put one listed message where it belongs in the plan; returns its item if it is one."""
     too_large = size > limit
     if row is None:
@@ -131,9 +164,7 @@ def _place(plan: Plan, number: int, size: int, uidl: str | None, row: LedgerRow 
             plan.skipped += 1
             return None
         item = PollItem(number, size, uidl, False, replaces=row)
-    else:
-        if delete_mode:  # committed here (by this poll's ancestors): safe to delete
-            plan.delete.append((number, row.id))
+    else:  # here already, in leave mode: nothing to do
         return None
     plan.items.append(item)
     return item

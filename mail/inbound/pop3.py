@@ -11,7 +11,7 @@ import socket
 from typing import Any, Callable
 
 from mail import errors, guard
-from mail.errors import MailError, Step, TestReport, human_size  # noqa: F401  (part of this API)
+from mail.errors import MailError, Step, TestReport
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
 from mail.servers import SECURITY_CHOICES, TIMEOUT_S, Progress, ServerSettings, run_test  # noqa: F401  (API)
 
@@ -146,11 +146,8 @@ def _login(client: poplib.POP3, settings: Pop3Settings, progress: Progress) -> N
 
 
 class Pop3Session:
-    """A signed-in POP3 session.
-
-    Leaving a with block normally sends QUIT, which commits DELE; leaving it by an
-    exception only disconnects, so the server keeps every message.
-    """
+    """A signed-in POP3 session: quit() sends QUIT, which commits DELE; close() only disconnects,
+    so the server keeps every message."""
 
     def __init__(self, client: poplib.POP3, settings: Pop3Settings) -> None:
         self._client: poplib.POP3 | None = client
@@ -183,15 +180,6 @@ class Pop3Session:
                 raise
             raise _to_mail_error(exc, settings) from exc
         return cls(client, settings)
-
-    def __enter__(self) -> Pop3Session:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.quit()
-        else:
-            self.close()
 
     def _call(self, method: str, *args: Any, on_err: Callable[[], MailError] | None = None) -> Any:
         """Run a poplib method; on_err() makes the MailError for an -ERR reply. Raises MailError."""
@@ -234,11 +222,6 @@ class Pop3Session:
         """Return {message number: size in bytes} from LIST. Raises MailError."""
         _, lines, _ = self._call("list")
         return self._numbered(lines, lambda rest: int(rest.split()[0]))
-
-    def retr(self, number: int) -> bytes:
-        """Return message number exactly as stored, with CRLF line ends. Raises MailError."""
-        _, lines, _ = self._call("retr", number)
-        return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
     def top(self, number: int, lines: int) -> bytes:
         """Return the headers and the first `lines` body lines of a message. Raises MailError."""

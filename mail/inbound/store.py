@@ -5,7 +5,7 @@ email and the ledger's knowledge of it are saved (or lost) together. A batch cos
 table and one address look-up, whatever its size: per-message round trips made a poll several
 times slower than downloading the mail (bench/RESULTS.md).
 
-A message too large to download becomes a headers-only email (store_too_large): it is listed in
+A message too large to download becomes a headers-only email (an Incoming without raw bytes): it is listed in
 the Email tab with the note TOO_LARGE_NOTE, matched and consolidated like any other, has no body
 and no raw bytes (raw_id is None: only its headers were ever here), and its size is the server's.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import LargeBinary, bindparam, func, insert, update
 
 from mail.inbound import matching
-from mail.inbound.fetch import Base64Body
+from mail.inbound.parsing.large import Base64Body
 from mail.inbound.parsing import Address, ParsedEmail
 from queries import insert_many
 from models import (AddonSettings, Attachment, ConsolidateAs, Direction, Email, EmailLink, EmailParticipant,
@@ -63,17 +63,6 @@ def store(owner_id: int, account_id: int | None, raw: bytes, parsed: ParsedEmail
     Raises SQLAlchemyError if the database refuses a row; the caller rolls back.
     """
     [done] = store_many(owner_id, account_id, [Incoming(raw, parsed, len(raw))],
-                        crm_mailbox_id=crm_mailbox_id, settings=settings)
-    return db.session.get(Email, done.email_id)
-
-
-def store_too_large(owner_id: int, account_id: int | None, parsed_headers: ParsedEmail, *, size: int,
-                    crm_mailbox_id: int | None, settings: AddonSettings | None) -> Email:
-    """Add (no commit) a headers-only email for a message left on the server as too large.
-
-    `size` is the server's size of the whole message. Raises SQLAlchemyError.
-    """
-    [done] = store_many(owner_id, account_id, [Incoming(None, parsed_headers, size)],
                         crm_mailbox_id=crm_mailbox_id, settings=settings)
     return db.session.get(Email, done.email_id)
 

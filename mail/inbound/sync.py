@@ -1,21 +1,14 @@
 """Poll a POP3 account into the CRM without ever losing or doubling a message.
 
-A poll: STAT, LIST and UIDL; compare with the fetch ledger (models.FetchedMessage); download only
-what the ledger does not know, oldest first, in batches (at most BATCH_SIZE messages or about
-BATCH_MAX_BYTES); store each batch and its ledger rows in one transaction and commit it before
-anything is done on the server. Only then, in delete mode, DELE every message whose ledger row is
-committed (including ones a crashed poll committed but never deleted) and QUIT, which is when the
-server really deletes; the ledger rows then say DELETED. A crash or a dropped connection anywhere
+A poll: STAT, UIDL and LIST; compare with the fetch ledger (models.FetchedMessage); download only
+what the ledger does not know (in delete mode, everything listed), oldest first, in batches (at
+most BATCH_SIZE messages or about BATCH_MAX_BYTES); store each batch and its ledger rows (mail.inbound.batches)
+in one transaction and commit it before anything is done on the server. Only then, in delete mode,
+DELE every message whose bytes this poll committed or recognised (ones a crashed poll committed are
+downloaded again and recognised) and QUIT, which is when the server really deletes; the ledger rows then say DELETED. A crash or a dropped connection anywhere
 costs a download again, which the ledger recognises: never a lost or doubled message.
 
-Recognising a message:
-- by UIDL, the normal case;
-- by Message-ID and size before downloading, then Message-ID and SHA-256 of the bytes after, on a
-  server without UIDL (the ledger rows then have no UIDL; two copies on the server need two rows);
-- by Message-ID and SHA-256 also with UIDL, against ledger rows whose UIDL the server no longer
-  lists: a server that renumbers its UIDLs (a mailbox moved, a new uidvalidity) or an account
-  that gained UIDL support would otherwise deliver everything twice. Each such row vouches for one
-  message, so two identical messages the server does list are two emails, as they should be.
+Recognising a message (by UIDL, Message-ID, size and SHA-256): mail.inbound.ledger.
 Leave-on-server: a ledger row whose message is gone from the server is forgotten (its email stays).
 DELETED rows are kept DELETED_KEEP_DAYS after the message was first seen, as a record of what this
 CRM deleted; then forgotten too.
@@ -47,19 +40,17 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from mail.inbound import accounts, fetch, health, ledger, matching, store
+from mail.inbound import accounts, batches, fetch, health, ledger, matching
 from mail.context import MailContext
 from mail.errors import MailError
 from mail.inbound.ledger import PollItem
 from mail.inbound.fetch import FetchSession
 from mail.secrets import SecretError
-from models import AddonSettings, FetchState, MESSAGE_ID_CHARS, MailAccount, db, utcnow
+from models import AddonSettings, MailAccount, db, utcnow
 
 BATCH_SIZE = 50  # at most this many messages between commits
 BATCH_MAX_BYTES = 8 * 1024 * 1024  # a batch of big messages is committed early: memory stays bounded
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-DEFAULT_LEASE_S = 600.0
-TOO_LARGE_REASON = store.TOO_LARGE_NOTE
 DATABASE_REFUSED = ("The database refused to save the fetched mail; it stays on the server and "
                     "will be fetched at the next poll.")
 LEASE_LOST = "Another worker took over this account; this poll stopped without deleting anything."
@@ -101,25 +92,14 @@ class PollResult:
         return not self.errors
 
 
-@dataclass
-class _Done:
-    """One message of a batch stored (or recognised), with its ledger row; not committed yet."""
-
-    item: PollItem
-    row_id: int
-    email_id: int | None
-    new_email: bool
-    linked: bool
-
-
 def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None = None,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, batch_size: int = BATCH_SIZE,
-                 lease_owner: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+                 lease_owner: str | None = None, lease_s: float | None = None,
                  stop: threading.Event | None = None) -> PollResult:
     """Poll one account once and record its health; commits as it goes.
 
-    With lease_owner, each batch renews the lease (lease_s) and the poll stops if another worker
-    holds it now. `stop` set ends the poll after the current batch, deleting nothing (the
+    With lease_owner, the poll stops if another worker holds the lease now, and with lease_s each
+    batch renews it (mail.inbound.worker owns leases and their lengths). `stop` set ends the poll after the current batch, deleting nothing (the
     next poll carries on). Server and database failures end up in the result and on the
     account (mail.inbound.health), never raised. Raises LookupError if the account does not exist, and
     SQLAlchemyError if the database cannot be reached to read it.
@@ -155,7 +135,7 @@ def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None
 
 class _Poll:
     def __init__(self, account: MailAccount, result: PollResult, *, progress: Progress | None, limit: int,
-                 batch_size: int, lease_owner: str | None, lease_s: float,
+                 batch_size: int, lease_owner: str | None, lease_s: float | None,
                  stop: threading.Event | None) -> None:
         self.account_id = account.id
         self.owner_id = account.user_id
@@ -167,25 +147,25 @@ class _Poll:
         self.lease_owner = lease_owner
         self.lease_s = lease_s
         self.stop = stop
-        self.crm_mailbox_id = matching.crm_mailbox_id(account.user_id)
-        self.settings = _settings_snapshot(account.user_id)
+        self.storer = batches.Storer(account.id, account.user_id, matching.crm_mailbox_id(account.user_id),
+                                     _settings_snapshot(account.user_id), result.errors)
         self.done = 0  # downloaded (the progress callback's count)
         self.committed = 0  # stored and committed: what the account's progress shows
         self.total = 0
         self.here: list[tuple[int, int]] = []  # (message number, ledger row id) committed here
-        self.spare: dict[tuple[str, str], list[ledger.LedgerRow]] = {}
 
     def run(self, session: FetchSession) -> None:
         """The whole poll on an open session. Raises MailError or PollError."""
         count, _ = session.stat()
         self.result.on_server = count
-        sizes = session.sizes() if count else {}
         try:
             uidls: dict[int, str] | None = session.uidl()
         except MailError as exc:
             if exc.kind != "no_uidl":
                 raise
             uidls = None
+        # LIST after UIDL: Mailutils writes an X-UIDL header into each message at the first UIDL.
+        sizes = session.sizes() if count else {}
         rows = ledger.load_ledger(self.account_id)
         _end_transaction()
         if uidls is not None:
@@ -194,8 +174,7 @@ class _Poll:
             plan = ledger.plan_without_uidl(rows, sizes, self.limit, self.delete_mode,
                                             lambda number: session.top(number, 0))
         self.result.skipped += plan.skipped
-        self.here.extend(plan.delete)
-        self.spare = plan.spare
+        self.storer.spare = plan.spare
         self._start(len(plan.items), uidl_supported=uidls is not None)
         self._download(session, plan.items)
         if self.delete_mode:
@@ -271,78 +250,11 @@ class _Poll:
                 else:
                     self.result.recognised += 1
 
-    def _store_batch(self, batch: list[fetch.Downloaded], *, isolate: bool) -> list[_Done]:
+    def _store_batch(self, batch: list[fetch.Downloaded], *, isolate: bool) -> list[batches.Done]:
         # The progress update comes first: on SQLite a savepoint opened before any write would
         # begin (and its release commit) a transaction of its own.
         self._touch(self.committed + len(batch))  # committed with the batch: "Fetched 340 of 1,200"
-        if not isolate:
-            return self._store_group(batch)
-        done: list[_Done] = []
-        for one in batch:
-            try:
-                with db.session.begin_nested():
-                    done += self._store_group([one])
-            except SQLAlchemyError as exc:
-                if _connection_lost(exc):
-                    raise
-                self._note_store_failure(one, exc)
-            except Exception as exc:
-                self._note_store_failure(one, exc)
-        return done
-
-    def _store_group(self, group: list[fetch.Downloaded]) -> list[_Done]:
-        """Store these messages and their ledger rows, one INSERT per table. Raises on any failure."""
-        vouched = self._vouch(group)
-        incoming = [store.Incoming(one.raw, one.parsed, one.item.size if one.raw is None else len(one.raw),
-                                   one.deferred) for one, row in zip(group, vouched) if row is None]
-        stored = iter(store.store_many(self.owner_id, self.account_id, incoming, crm_mailbox_id=self.crm_mailbox_id,
-                                       settings=self.settings))
-        done: list[_Done] = []
-        for one, row in zip(group, vouched):
-            if row is None:
-                new = next(stored)
-                done.append(_Done(one.item, 0, new.email_id, True, new.linked))
-            else:  # these bytes are here already, under a UIDL the server no longer lists
-                done.append(_Done(one.item, 0, row.email_id, False, False))
-        values = [self._ledger_values(one, d.email_id) for one, d in zip(group, done)]
-        fresh = [i for i, one in enumerate(group) if one.item.replaces is None]
-        for i, row_id in zip(fresh, ledger.add_rows([values[i] for i in fresh])):
-            done[i].row_id = row_id
-        for i, one in enumerate(group):
-            if one.item.replaces is not None:  # a too-large message that fits the limit now
-                ledger.replace_row(one.item.replaces.id, values[i])
-                done[i].row_id = one.item.replaces.id
-        for row in vouched:  # taken only now that nothing above failed
-            if row is not None:
-                self.spare[(row.message_id, row.sha256)].remove(row)
-        return done
-
-    def _vouch(self, group: list[fetch.Downloaded]) -> list[ledger.LedgerRow | None]:
-        """For each message, a spare ledger row with its Message-ID and bytes, each row used once."""
-        taken: set[int] = set()
-        vouched: list[ledger.LedgerRow | None] = []
-        for one in group:
-            spare = [] if one.item.too_large else self.spare.get(_key(one), [])
-            row = next((row for row in spare if row.id not in taken), None)
-            if row is not None:
-                taken.add(row.id)
-            vouched.append(row)
-        return vouched
-
-    def _ledger_values(self, one: fetch.Downloaded, email_id: int | None) -> dict:
-        skipped = one.item.too_large
-        return {"account_id": self.account_id, "uidl": one.item.uidl, "size": one.item.size,
-                "message_id": _key(one)[0], "sha256": "" if skipped else one.parsed.sha256,
-                "state": FetchState.SKIPPED if skipped else FetchState.FETCHED,
-                "reason": TOO_LARGE_REASON if skipped else "", "email_id": email_id, "first_seen_at": utcnow()}
-
-    def _note_store_failure(self, one: fetch.Downloaded, exc: BaseException) -> None:
-        parsed = one.parsed
-        log.error("mail account %s: message %s (%s) could not be stored: %s", self.account_id,
-                  one.item.number, parsed.message_id[:100], _describe(exc))
-        self.result.errors.append(
-            f"A message (\u201c{parsed.subject[:80] or 'no subject'}\u201d) could not be saved "
-            f"({type(exc).__name__}); it stays on the server and will be tried again at the next poll.")
+        return self.storer.store(batch, isolate=isolate)
 
     def _touch(self, progress_done: int) -> None:
         """Write the progress (and renew the lease). Raises PollError if the lease is lost."""
@@ -350,7 +262,8 @@ class _Poll:
         stmt = update(MailAccount).where(MailAccount.id == self.account_id)
         if self.lease_owner is not None:
             stmt = stmt.where(MailAccount.lease_owner == self.lease_owner)
-            values["lease_until"] = utcnow() + timedelta(seconds=self.lease_s)
+            if self.lease_s is not None:
+                values["lease_until"] = utcnow() + timedelta(seconds=self.lease_s)
         matched = db.session.execute(stmt.values(**values), execution_options={"synchronize_session": False})
         if matched.rowcount == 0:
             if db.session.get(MailAccount, self.account_id) is None:
@@ -362,7 +275,7 @@ class _Poll:
             db.session.commit()
         except SQLAlchemyError as exc:
             db.session.rollback()
-            log.error("mail account %s: commit refused: %s", self.account_id, _describe(exc))
+            log.error("mail account %s: commit refused: %s", self.account_id, batches.describe(exc))
             raise PollError("database", DATABASE_REFUSED) from exc
 
     def _delete(self, session: FetchSession) -> None:
@@ -404,17 +317,3 @@ def _end_transaction() -> None:
     # Never hold a transaction across network I/O: SQLite transactions take the write lock when
     # they begin (models.py), so the web pages would wait for the mail server.
     db.session.commit()
-
-
-def _key(one: fetch.Downloaded) -> tuple[str, str]:
-    """(Message-ID, SHA-256): how a second copy of the same message is recognised."""
-    return one.parsed.message_id[:MESSAGE_ID_CHARS], one.parsed.sha256
-
-
-def _connection_lost(exc: SQLAlchemyError) -> bool:
-    return bool(getattr(exc, "connection_invalidated", False))
-
-
-def _describe(exc: BaseException) -> str:
-    """The error without SQL parameters (they hold mail content)."""
-    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"[:500]

@@ -1,19 +1,31 @@
 """POP3 against a real Dovecot and against loopback fault servers."""
 import logging
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from mail import guard
 from mail.inbound import pop3
-from mail.errors import NO_UIDL_SENTENCE, MailError
+from mail.errors import NO_UIDL_SENTENCE, MailError, human_size
 from mail.guard import GuardPolicy
+from mail.inbound.fetch import FetchSession
 from mail.inbound.pop3 import Pop3Session, Pop3Settings, Step
 from tests.servers import NO_UIDL_REPLIES, FakePop3Server
 
 LOCAL = GuardPolicy(allow_local=True)
 FAST_TIMEOUT_S = 1
 LONG_LINE = b"x" * 30_000
+
+
+@contextmanager
+def session_for(settings: Pop3Settings):
+    """A signed-in session used as a poll uses one: only an explicit quit() commits DELE."""
+    session = FetchSession.open(settings, LOCAL)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def message(subject: str, body: bytes = b"Hello.\r\n") -> bytes:
@@ -57,7 +69,7 @@ def test_account_reports_each_step_and_the_mailbox(dovecot, account, security):
         assert report.steps[2].detail.startswith("TLSv1.")
     assert (report.message_count, report.mailbox_bytes) == (3, sum(map(len, raws)))
     assert report.uidl_supported is True
-    assert report.summary == f"3 messages, {pop3.human_size(sum(map(len, raws)))}; UIDL supported"
+    assert report.summary == f"3 messages, {human_size(sum(map(len, raws)))}; UIDL supported"
     assert report.steps[-1].detail == report.summary
 
 
@@ -137,7 +149,7 @@ def test_server_without_uidl_passes_with_a_warning(no_uidl_server):
 
 
 def test_session_uidl_on_server_without_it_raises_no_uidl(no_uidl_server):
-    with Pop3Session.open(settings_for(no_uidl_server, "ann", "pw"), LOCAL) as session:
+    with session_for(settings_for(no_uidl_server, "ann", "pw")) as session:
         with pytest.raises(MailError) as caught:
             session.uidl()
         assert caught.value.kind == "no_uidl"
@@ -178,8 +190,8 @@ def test_retr_returns_each_message_byte_for_byte(dovecot, account):
     for raw in raws:
         dovecot.deliver(account[0], raw)
 
-    with Pop3Session.open(settings_for(dovecot, *account, "ssl"), LOCAL) as session:
-        fetched = [session.retr(n) for n in session.uidl()]
+    with session_for(settings_for(dovecot, *account, "ssl")) as session:
+        fetched = [bytes(session.retr_buffer(n)) for n in session.uidl()]
         sizes = session.sizes()
 
     assert sorted(fetched) == sorted(raws)
@@ -188,7 +200,7 @@ def test_retr_returns_each_message_byte_for_byte(dovecot, account):
 
 def test_top_returns_headers_without_the_body(dovecot, account):
     dovecot.deliver(account[0], message("top", b"secret body line\r\n"))
-    with Pop3Session.open(settings_for(dovecot, *account), LOCAL) as session:
+    with session_for(settings_for(dovecot, *account)) as session:
         head = session.top(1, 0)
     assert b"Subject: top\r\n" in head and head.endswith(b"\r\n")
     assert b"secret body line" not in head
@@ -197,19 +209,20 @@ def test_top_returns_headers_without_the_body(dovecot, account):
 def test_dele_then_quit_removes_the_message(dovecot, account):
     dovecot.deliver(account[0], message("keep"))
     dovecot.deliver(account[0], message("delete"))
-    with Pop3Session.open(settings_for(dovecot, *account), LOCAL) as session:
+    with session_for(settings_for(dovecot, *account)) as session:
         number = next(n for n in session.uidl() if b"delete" in session.top(n, 0))
         session.dele(number)
         assert session.stat()[0] == 1
+        session.quit()
     assert dovecot.count(account[0]) == 1
-    with Pop3Session.open(settings_for(dovecot, *account), LOCAL) as session:
-        assert b"Subject: keep" in session.retr(1)
+    with session_for(settings_for(dovecot, *account)) as session:
+        assert b"Subject: keep" in bytes(session.retr_buffer(1))
 
 
 def test_leaving_the_session_by_an_exception_keeps_deleted_messages(dovecot, account):
     dovecot.deliver(account[0], message("survivor"))
     with pytest.raises(RuntimeError):
-        with Pop3Session.open(settings_for(dovecot, *account), LOCAL) as session:
+        with session_for(settings_for(dovecot, *account)) as session:
             session.dele(1)
             raise RuntimeError("the database commit failed")
     assert dovecot.count(account[0]) == 1
@@ -218,9 +231,9 @@ def test_leaving_the_session_by_an_exception_keeps_deleted_messages(dovecot, acc
 def test_uidl_is_stable_across_sessions(dovecot, account):
     for n in range(3):
         dovecot.deliver(account[0], message(f"stable-{n}"))
-    with Pop3Session.open(settings_for(dovecot, *account), LOCAL) as session:
+    with session_for(settings_for(dovecot, *account)) as session:
         first = session.uidl()
-    with Pop3Session.open(settings_for(dovecot, *account, "starttls"), LOCAL) as session:
+    with session_for(settings_for(dovecot, *account, "starttls")) as session:
         assert session.uidl() == first
     assert len(set(first.values())) == 3
 

@@ -21,16 +21,18 @@ def headers(message_id: str) -> bytes:
 
 def test_only_what_the_ledger_does_not_know_is_downloaded_oldest_first():
     rows = [row(1, "a"), row(2, "c")]
-    plan = plan_by_uidl(rows, {3: "c", 1: "a", 2: "b", 4: "d"}, {1: 10, 2: 20, 3: 30, 4: 40}, LIMIT, False, NOW)
+    plan = plan_by_uidl(rows, {3: "c", 1: "a", 2: "b", 4: "d"}, {1: 100, 2: 20, 3: 100, 4: 40}, LIMIT, False, NOW)
     assert [(item.number, item.uidl, item.size) for item in plan.items] == [(2, "b", 20), (4, "d", 40)]
-    assert plan.delete == [] and plan.forget == [] and plan.spare == {}
+    assert plan.forget == [] and plan.spare == {}
 
 
-def test_delete_mode_deletes_every_listed_message_already_here_whatever_poll_stored_it():
+def test_delete_mode_downloads_every_listed_message_again_so_that_only_its_own_bytes_vouch_for_dele():
     rows = [row(1, "a"), row(2, "b", FetchState.DELETED), row(3, "c", FetchState.SKIPPED, size=5000)]
-    plan = plan_by_uidl(rows, {1: "a", 2: "b", 3: "c", 4: "d"}, {1: 10, 2: 10, 3: 5000, 4: 10}, LIMIT, True, NOW)
-    assert plan.delete == [(1, 1), (2, 2)]  # never the skipped one
-    assert [item.uidl for item in plan.items] == ["d"] and plan.skipped == 1
+    plan = plan_by_uidl(rows, {1: "a", 2: "b", 3: "c", 4: "d"}, {1: 100, 2: 100, 3: 5000, 4: 10}, LIMIT, True, NOW)
+    assert [item.uidl for item in plan.items] == ["a", "b", "d"] and plan.skipped == 1  # never the skipped one
+    assert {key: [r.id for r in found] for key, found in plan.spare.items()} == {
+        ("m1@x", "sha1"): [1], ("m2@x", "sha2"): [2]}  # recognised by content once downloaded
+    assert plan.forget == [1]  # replaced by the row of this poll; a recent DELETED row is kept a while
 
 
 @pytest.mark.parametrize("size, fetched", [(5000, False), (900, True)])
@@ -46,16 +48,30 @@ def test_a_new_message_over_the_limit_is_planned_as_too_large():
     assert [(item.uidl, item.too_large) for item in plan.items] == [("a", False), ("b", True)]
 
 
-def test_a_uidl_listed_twice_is_one_message():
-    plan = plan_by_uidl([], {1: "a", 2: "a"}, {1: 10, 2: 10}, LIMIT, False, NOW)
+def test_a_uidl_listed_twice_is_trusted_for_neither_message():
+    plan = plan_by_uidl([row(1, "a")], {1: "a", 2: "a", 3: "b"}, {1: 100, 2: 100, 3: 10}, LIMIT, False, NOW)
+    assert [item.number for item in plan.items] == [1, 2, 3]
+    assert [r.id for found in plan.spare.values() for r in found] == [1]  # it may vouch for one of them
+
+
+def test_a_known_uidl_whose_size_changed_is_not_trusted():
+    plan = plan_by_uidl([row(1, "a"), row(2, "b")], {1: "a", 2: "b"}, {1: 100, 2: 101}, LIMIT, False, NOW)
+    assert [item.number for item in plan.items] == [2]
+    assert [r.id for found in plan.spare.values() for r in found] == [2]
+
+
+def test_two_ledger_rows_under_one_uidl_trust_it_for_neither():
+    rows = [row(1, "a"), row(2, "a")]
+    plan = plan_by_uidl(rows, {1: "a"}, {1: 100}, LIMIT, False, NOW)
     assert [item.number for item in plan.items] == [1]
+    assert sorted(r.id for found in plan.spare.values() for r in found) == [1, 2]
 
 
 def test_rows_gone_from_the_server_are_forgotten_and_may_vouch_for_renumbered_messages():
     rows = [row(1, "old-a", sha="s1"), row(2, "old-b", FetchState.SKIPPED),
             row(3, "gone", FetchState.DELETED, age_days=1),
             row(4, "long gone", FetchState.DELETED, age_days=DELETED_KEEP_DAYS + 1), row(5, "kept")]
-    plan = plan_by_uidl(rows, {1: "kept", 2: "new"}, {1: 10, 2: 10}, LIMIT, False, NOW)
+    plan = plan_by_uidl(rows, {1: "kept", 2: "new"}, {1: 100, 2: 10}, LIMIT, False, NOW)
     assert sorted(plan.forget) == [1, 2, 4]  # a recent DELETED row is kept a while
     assert {key: [r.id for r in found] for key, found in plan.spare.items()} == {
         ("m1@x", "s1"): [1], ("m3@x", "sha3"): [3], ("m4@x", "sha4"): [4]}  # not the SKIPPED one
@@ -72,11 +88,13 @@ def test_without_uidl_messages_are_recognised_by_message_id_and_size_one_row_per
         asked.append(number)
         return headers(tops[number])
 
-    plan = plan_without_uidl(rows, listing, LIMIT, True, top, NOW)
+    plan = plan_without_uidl(rows, listing, LIMIT, False, top, NOW)
     assert asked == [1, 2, 3, 4]
-    assert plan.delete == [(1, 1), (4, 2)]  # a second copy needs a second row
-    assert [item.number for item in plan.items] == [2, 3]  # the copy, and a different size
+    assert [item.number for item in plan.items] == [2, 3]  # the copy (a second copy needs a second row), and a different size
     assert plan.forget == [3]
+    # In delete mode each is downloaded, and recognised by its bytes before DELE.
+    plan = plan_without_uidl(rows, listing, LIMIT, True, top, NOW)
+    assert [item.number for item in plan.items] == [1, 2, 3, 4] and plan.forget == [1, 2, 3]
 
 
 def test_without_uidl_a_too_large_message_keeps_the_headers_already_read():

@@ -6,6 +6,7 @@ import email
 import hashlib
 import random
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
@@ -340,3 +341,36 @@ def test_parser_failure_still_gives_a_record(monkeypatch: pytest.MonkeyPatch) ->
     assert mail.text == "the text\n" and mail.date == RECEIVED
     assert GENERATED_ID_RE.fullmatch(mail.message_id)
     assert mail.defects == ["could not be parsed (RecursionError: too deep)"]
+
+
+# Headers that take minutes to parse (issue 10.6) ------------------------------------------------
+
+FOLDED_HEADER_BYTES = 100 * 1024
+FOLDED_HEADER_BOUND_S = 1.0  # generous: about 10 ms here; the quadratic version took minutes
+
+
+def folded(size: int, filler: str = " ") -> bytes:
+    """A header value of `size` bytes made of folded lines of white space (CRLF + spaces)."""
+    line = filler * 70
+    return ("x" + "\r\n".join([line] * (size // 72)) + " y").encode()
+
+
+@pytest.mark.parametrize("header", [
+    b"Subject: %s", b"From: %s <ann@example.com>", b'From: "%s" <ann@example.com>', b"To: %s <bo@example.com>",
+    b"Subject: =?utf-8?q?x?=%s=?utf-8?q?y?="])
+def test_a_100_kb_folded_header_parses_in_linear_time(header):
+    raw = b"Message-ID: <slow@example.com>\r\n" + header.replace(b"%s", folded(FOLDED_HEADER_BYTES)) + b"\r\n\r\nbody\r\n"
+    started = time.perf_counter()
+    mail = parse(raw, RECEIVED)
+    elapsed = time.perf_counter() - started
+    assert elapsed < FOLDED_HEADER_BOUND_S, f"{elapsed:.2f} s for a {FOLDED_HEADER_BYTES:,}-byte header"
+    assert mail.message_id == "slow@example.com" and not any("could not be parsed" in d for d in mail.defects)
+    shown = mail.subject or (mail.from_.name if mail.from_ else "") or mail.to[0].name
+    assert shown.startswith("x") and shown.endswith("y") and "  " not in shown.replace(" " * 70, "")
+
+
+@pytest.mark.parametrize("text", ["a \r\n b", "a\r\n\r\nb", "  \r\n  ", "\r\na", "a \t b", "a\u2028\r\nb",
+                                  "a\x0b\nb\n", "no break at all", " lead", "trail\n", "a \n b \n\n c", ""])
+def test_line_breaks_collapse_as_before_the_linear_rewrite(text):
+    quadratic = re.compile(r"\s*[\r\n]+\s*")  # the former expression: the reference for what it does
+    assert parsing.headers.collapse_line_breaks(text) == quadratic.sub(" ", text)
