@@ -4,13 +4,13 @@ Some POP3 servers (GNU Mailutils) take a message's UIDL from an X-UIDL header th
 wrote, so two messages can share one: the ledger keeps a row for each, and looks UIDLs up by index.
 
 Revision ID: hin1_ledger_uidl
-Revises: 0003
+Revises: hsa1
 """
 from alembic import op
 
 
 revision = 'hin1_ledger_uidl'
-down_revision = '0003'
+down_revision = 'hsa1'
 branch_labels = None
 depends_on = None
 
