@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from blueprints.web import mail_addon_required, redirect_to, render
+from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
 from mail.inbound import matching
 from mail.outbound import outbox, replies
@@ -90,9 +90,7 @@ def record_compose(kind: str, record_id: int):
 def reply(email_id: int):
     """Reply (or Reply All with ?all=1) to an email the viewer may see; others' emails too."""
     original = sharing.get_visible(current_user, email_id) or abort(404)
-    back_url = request.args.get("back") or url_for("email.email_read", email_id=original.id)
-    if not back_url.startswith("/") or back_url.startswith("//"):
-        back_url = url_for("email.email_read", email_id=original.id)
+    back_url = safe_local_path(request.args.get("back"), url_for("email.email_read", email_id=original.id))
     form = ComposeForm()
     if request.method == "GET":
         _fill_reply(form, original, reply_all=request.args.get("all") == "1")

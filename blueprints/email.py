@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Blueprint, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.web import is_htmx, mail_addon_required, render
+from blueprints.web import is_htmx, mail_addon_required, render, safe_local_path
 from mail.org import org_zone
 from mail.htmlsafe import SafeHtml, sanitise
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
@@ -147,13 +147,8 @@ def content_disposition(filename: str, inline: bool = False) -> str:
 
 def _back_url(email: Email) -> str:
     """Where "Back" goes: ?back= when it is a path on this site, else the email's folder."""
-    back = request.args.get("back", "")
-    # A path only: "//host/..." and "/\\host/..." would lead off the site.
-    if back.startswith("/") and not back.startswith(("//", "/\\")) and back.isprintable():
-        return back
-    if email.owner_id != current_user.id:
-        return url_for("email.inbox")
-    return url_for("email.inbox", **MailView(folder=folder_of(email)).params())
+    folder = MailView(folder=folder_of(email)).params() if email.owner_id == current_user.id else {}
+    return safe_local_path(request.args.get("back"), url_for("email.inbox", **folder))
 
 
 @bp.app_template_filter("mail_date")

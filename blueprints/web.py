@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -16,6 +17,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
 )
+# Longer than any path of ours; a longer "next" or "back" is not one of them.
+LOCAL_PATH_MAX_CHARS = 2000
+# Percent-decoding rounds checked: what a proxy, a server and a browser might each decode once.
+LOCAL_PATH_DECODE_ROUNDS = 3
 
 
 def is_htmx() -> bool:
@@ -35,6 +40,32 @@ def redirect_to(url: str):
     if is_htmx():
         return "", 200, {"HX-Redirect": url}
     return redirect(url, 303)
+
+
+def safe_local_path(value: str | None, default: str) -> str:
+    """`value` when it is a path of this site, else `default`: for every redirect or back link
+    taken from a request (an open redirect would make our pages a phishing tool).
+
+    Browsers drop tabs and line breaks inside URLs, read a backslash as a slash and a leading
+    "//" as another host; a proxy or a browser may decode percent-escapes once more. So the
+    value is judged after each such decoding, and anything doubtful goes to the default.
+    """
+    if not value or len(value) > LOCAL_PATH_MAX_CHARS:
+        return default
+    decoded = value
+    for _ in range(LOCAL_PATH_DECODE_ROUNDS + 1):
+        if not _plain_path(decoded):
+            return default
+        decoded, before = unquote(decoded), decoded
+        if decoded == before:
+            return value
+    return default  # still encoded after every round: not a link of ours
+
+
+def _plain_path(value: str) -> bool:
+    parts = urlsplit(value)
+    return (value.startswith("/") and not value.startswith("//") and "\\" not in value and value.isprintable()
+            and not parts.scheme and not parts.netloc)
 
 
 def admin_required(view):
