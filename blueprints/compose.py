@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from blueprints.forms import CrmForm
 from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
 from mail.inbound import matching
@@ -19,7 +19,7 @@ PAGE = "compose/compose.html"
 MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
     to = StringField("To", validators=[DataRequired("Add at least one recipient."), Length(max=5000)])
     cc = StringField("Cc", validators=[Length(max=5000)])
     bcc = StringField("Bcc", validators=[Length(max=5000)])
@@ -36,10 +36,6 @@ class ComposeForm(FlaskForm):
             raise ValidationError(str(e)) from None
 
     validate_to = validate_cc = validate_bcc = _addresses
-
-    def validate_subject(self, field):
-        if "\r" in (field.data or "") or "\n" in (field.data or ""):
-            raise ValidationError("The subject cannot contain a line break.")
 
     def outgoing(self) -> outbox.Outgoing:
         files = [f for f in (self.attachments.data or []) if getattr(f, "filename", "")]

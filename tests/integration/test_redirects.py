@@ -31,6 +31,14 @@ def _stays_here(url: str) -> bool:
     return (resolved.scheme, resolved.netloc) == ("http", "crm.example")
 
 
+def _refused(response, value: str) -> bool:
+    """A NUL byte is refused before any view (400, nowhere to go): nothing left to check."""
+    if "\x00" not in value:
+        return False
+    assert response.status_code == 400 and "Location" not in response.headers and "HX-Redirect" not in response.headers
+    return True
+
+
 def _back_link(page: str) -> str:
     return re.search(r'<p class="crumbs"><a href="([^"]*)"', page).group(1).replace("&amp;", "&")
 
@@ -50,7 +58,7 @@ def test_sign_in_goes_home_for_a_hostile_next(client, make_user, value):
     make_user("rep@example.com")
     response = client.post("/signin", query_string={"next": value},
                            data={"email": "rep@example.com", "password": PASSWORD})
-    assert response.status_code == 303 and response.location == "/"
+    assert _refused(response, value) or (response.status_code == 303 and response.location == "/")
 
 
 def test_sign_in_follows_a_next_path_of_this_site(client, make_user):
@@ -64,8 +72,10 @@ def test_sign_in_follows_a_next_path_of_this_site(client, make_user):
 def test_the_email_tab_back_link_ignores_a_hostile_back(rep, value):
     user, client = rep
     email = make_email(user)
-    page = client.get(f"/email/{email.id}", query_string={"back": value}).get_data(as_text=True)
-    back = _back_link(page)
+    response = client.get(f"/email/{email.id}", query_string={"back": value})
+    if _refused(response, value):
+        return
+    back = _back_link(response.get_data(as_text=True))
     assert back.startswith("/email/") and "evil" not in back and _stays_here(back)
 
 
@@ -73,8 +83,8 @@ def test_the_email_tab_back_link_ignores_a_hostile_back(rep, value):
 def test_the_reply_back_link_ignores_a_hostile_back(rep, value):
     user, client = rep
     email = make_email(user)
-    page = client.get(f"/compose/reply/{email.id}", query_string={"back": value}).get_data(as_text=True)
-    assert _back_link(page) == f"/email/{email.id}"
+    response = client.get(f"/compose/reply/{email.id}", query_string={"back": value})
+    assert _refused(response, value) or _back_link(response.get_data(as_text=True)) == f"/email/{email.id}"
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -85,5 +95,7 @@ def test_sending_a_reply_never_redirects_off_the_site(sender, smtp_server, value
     plain = client.post(f"/compose/reply/{original.id}", query_string={"back": value}, data=form)
     htmx = client.post(f"/compose/reply/{original.id}", query_string={"back": value}, data=form,
                        headers={"HX-Request": "true"})
+    if _refused(plain, value) and _refused(htmx, value):
+        return
     assert plain.status_code == 303 and plain.location == f"/email/{original.id}"
     assert htmx.status_code == 200 and htmx.headers["HX-Redirect"] == f"/email/{original.id}"
