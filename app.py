@@ -14,6 +14,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from crm import users
 from mail.context import MailContext
 from mail.inbound import worker
 from mail.secrets import SecretBox, load_or_create_key
@@ -33,6 +34,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(_config_from_env(app.instance_path))
     app.config.update(overrides)
+    # "Keep me signed in" lasts a year: never over plain HTTP when the session itself is not.
+    app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("REMEMBER_COOKIE_SECURE")
+                                                or app.config["SESSION_COOKIE_SECURE"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path, "secret_key")
     if app.config["TRUST_PROXY"]:
@@ -92,10 +96,10 @@ def _start_poller_with_first_request(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    # A deactivated user's open sessions end at their next request.
-    return user if user is not None and user.active else None
+def load_user(session_token: str) -> User | None:
+    # Cookies carry a session token, not the user id: a session that was ended (sign-out, a
+    # password change, a deactivation) signs no one in, whichever cookie is replayed.
+    return users.session_user(session_token)
 
 
 def _config_from_env(instance_path: str) -> dict:

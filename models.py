@@ -8,7 +8,7 @@ from typing import Optional
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (Boolean, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
+from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
                         TypeDecorator, UniqueConstraint, event)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -119,18 +119,46 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    # The token of the session this request signed in with (crm.users.start_session sets it):
+    # Flask-Login keeps get_id() in the session and remember cookies, so ending the session row
+    # ends both cookies.
+    session_token = None  # str; not a column
+
+    def get_id(self) -> str:
+        if not self.session_token:
+            raise RuntimeError("Sign-in without a session: use crm.users.start_session first.")
+        return self.session_token
+
     def __repr__(self) -> str:
         return f"<User {self.email}>"
 
 
-class SignInFailure(db.Model):
-    """Failed sign-ins per address (known or not), to slow down password guessing."""
+class SignInThrottle(db.Model):
+    """Sign-in attempts per (address, client) and per client across addresses ("" address),
+    to slow password guessing without letting a stranger lock anyone out.
 
-    __tablename__ = "sign_in_failures"
+    Times are seconds since the epoch (floats): the one atomic upsert that reserves an attempt
+    compares and sets them with plain arithmetic the same way on SQLite and PostgreSQL.
+    """
 
-    email: Mapped[str] = mapped_column(String(254), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __tablename__ = "sign_in_throttles"
+
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_s: Mapped[float] = mapped_column(Float, index=True)
+    next_try_s: Mapped[float] = mapped_column(Float)
+
+
+class UserSession(db.Model):
+    """One signed-in browser: its cookies name it, so it can be ended server-side."""
+
+    __tablename__ = "user_sessions"
+
+    # The SHA-256 of the token in the cookie: a copy of the database signs no one in.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OrgSettings(db.Model):

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.forms import SignInForm, UserForm
-from blueprints.web import render
+from blueprints.web import render, safe_local_path
 from crm import users
 
 bp = Blueprint("auth", __name__)
@@ -13,34 +13,31 @@ bp = Blueprint("auth", __name__)
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
-    """Sign in with email and password; repeated failures for one address are slowed down."""
+    """Sign in with email and password; repeated failures from one client are slowed down."""
     if current_user.is_authenticated:
         return redirect(url_for("records.home"))
     form = SignInForm()
     error = None
     if form.validate_on_submit():
         try:
-            user = users.authenticate(form.email.data, form.password.data)
+            user = users.authenticate(form.email.data, form.password.data,
+                                      client=users.client_key(request.remote_addr))
         except users.SignInError as e:
             error = str(e)
         else:
+            users.start_session(user)
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")), 303)
+            return redirect(safe_local_path(request.args.get("next"), url_for("records.home")), 303)
     status = 422 if form.is_submitted() else 200
     return render("auth/signin.html", form=form, error=error, status=status)
-
-
-def _safe_next(target: str | None) -> str:
-    # Only a path on this site: an open redirect would make our sign-in page a phishing tool.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("records.home")
 
 
 @bp.route("/signout", methods=["POST"])
 @login_required
 def signout():
-    """Sign out (a POST, so another site cannot sign people out with a link)."""
+    """Sign out (a POST, so another site cannot sign people out with a link); the session ends
+    on the server too, so a copy of its cookies signs no one in."""
+    users.end_session(current_user)
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.signin"), 303)
@@ -55,6 +52,7 @@ def setup_admin():
     del form.admin
     if form.validate_on_submit():
         user = users.create_user(form.email.data, form.name.data, form.password.data, admin=True)
+        users.start_session(user)
         login_user(user)
         flash("Welcome! You are the administrator. Enable the Mail Add-on in Setup when you are ready.", "success")
         return redirect(url_for("records.home"), 303)

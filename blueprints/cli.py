@@ -38,13 +38,11 @@ def load_demo() -> list | None:
 
 @bp.cli.command("demo")
 def demo_load() -> None:
-    """Load the demo users, Leads and Contacts into an empty database."""
+    """Load the demo users, Leads and Contacts into an empty database; refuses any other."""
     loaded = load_demo()
-    if loaded is None:
-        click.echo("The database already has users: demo data not loaded.")
-    else:
-        click.echo(f"Loaded the demo data: {len(loaded)} users, "
-                   f"{len(demo.LEADS)} Leads, {len(demo.CONTACTS)} Contacts.")
+    if loaded is None:  # a real organisation's data: never add users with a published password
+        raise click.ClickException("The database already has users: demo data not loaded.")
+    click.echo(f"Loaded the demo data: {len(loaded)} users, {len(demo.LEADS)} Leads, {len(demo.CONTACTS)} Contacts.")
     click.echo("Demo sign-ins (password for all: %s):" % demo.DEMO_PASSWORD)
     for email, name, admin in demo.DEMO_USERS:
         click.echo(f"  {email:36} {name} ({'Administrator, CEO' if admin else 'Sales rep'})")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from blueprints.forms import CrmForm
 from blueprints.mail_glue import mail_context
-from blueprints.web import mail_addon_required, redirect_to, render
+from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
 from mail.inbound import matching
 from mail.outbound import outbox, replies
@@ -20,7 +20,7 @@ PAGE = "compose/compose.html"
 MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
     to = StringField("To", validators=[DataRequired("Add at least one recipient."), Length(max=5000)])
     cc = StringField("Cc", validators=[Length(max=5000)])
     bcc = StringField("Bcc", validators=[Length(max=5000)])
@@ -37,10 +37,6 @@ class ComposeForm(FlaskForm):
             raise ValidationError(str(e)) from None
 
     validate_to = validate_cc = validate_bcc = _addresses
-
-    def validate_subject(self, field):
-        if "\r" in (field.data or "") or "\n" in (field.data or ""):
-            raise ValidationError("The subject cannot contain a line break.")
 
     def outgoing(self) -> outbox.Outgoing:
         files = [f for f in (self.attachments.data or []) if getattr(f, "filename", "")]
@@ -91,9 +87,7 @@ def record_compose(kind: str, record_id: int):
 def reply(email_id: int):
     """Reply (or Reply All with ?all=1) to an email the viewer may see; others' emails too."""
     original = sharing.get_visible(current_user, email_id) or abort(404)
-    back_url = request.args.get("back") or url_for("email.email_read", email_id=original.id)
-    if not back_url.startswith("/") or back_url.startswith("//"):
-        back_url = url_for("email.email_read", email_id=original.id)
+    back_url = safe_local_path(request.args.get("back"), url_for("email.email_read", email_id=original.id))
     form = ComposeForm()
     if request.method == "GET":
         _fill_reply(form, original, reply_all=request.args.get("all") == "1")

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from flask import Blueprint, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.web import is_htmx, mail_addon_required, render
+from blueprints.web import is_htmx, mail_addon_required, page_arg, render, safe_local_path
 from mail.org import org_zone
 from mail.reading.bodies import is_inline_image_type, safe_body
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
@@ -39,7 +39,7 @@ _NOT_FILENAME_SAFE_RE = re.compile(r"[^A-Za-z0-9 ._()+-]+")
 def inbox():
     """The Email tab: one folder or label of the user's own mail; htmx gets only the list."""
     view = MailView.from_args(request.args)
-    page = own_mail_page(current_user, view, request.args.get("page", 1, type=int))
+    page = own_mail_page(current_user, view, page_arg())
     # Active search asks for the list at every pause in typing: the side list is not re-read then.
     side = {} if is_htmx() else side_lists(current_user)
     back = request.script_root + request.full_path if request.query_string else None
@@ -146,13 +146,8 @@ def content_disposition(filename: str, inline: bool = False) -> str:
 
 def _back_url(email: Email) -> str:
     """Where "Back" goes: ?back= when it is a path on this site, else the email's folder."""
-    back = request.args.get("back", "")
-    # A path only: "//host/..." and "/\\host/..." would lead off the site.
-    if back.startswith("/") and not back.startswith(("//", "/\\")) and back.isprintable():
-        return back
-    if email.owner_id != current_user.id:
-        return url_for("email.inbox")
-    return url_for("email.inbox", **MailView(folder=folder_of(email)).params())
+    folder = MailView(folder=folder_of(email)).params() if email.owner_id == current_user.id else {}
+    return safe_local_path(request.args.get("back"), url_for("email.inbox", **folder))
 
 
 @bp.app_template_filter("mail_date")

@@ -4,26 +4,46 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
 
 from crm.users import PASSWORD_MIN_LENGTH, find_user
 
 PHONE_RE = re.compile(r"^[0-9+()./\- ]*$")
+# Every character str.splitlines() breaks at: in a mail header or a log line each starts a new line.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+LINE_BREAK_MESSAGE = "This field cannot contain a line break."
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class SignInForm(FlaskForm):
+def single_line(form, field) -> None:
+    """A validator: no line break of any kind (they would split the header the value goes into)."""
+    if isinstance(field.data, str) and not LINE_BREAKS.isdisjoint(field.data):
+        raise ValidationError(LINE_BREAK_MESSAGE)
+
+
+class CrmForm(FlaskForm):
+    """A form whose one-line text fields all refuse line breaks, with the error beside the field."""
+
+    def validate(self, extra_validators=None) -> bool:
+        extra = {name: list(validators) for name, validators in (extra_validators or {}).items()}
+        for name, field in self._fields.items():
+            if isinstance(field, StringField) and not isinstance(field, (TextAreaField, PasswordField)):
+                extra.setdefault(name, []).append(single_line)
+        return super().validate(extra)
+
+
+class SignInForm(CrmForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)], filters=[_strip])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     remember = BooleanField("Keep me signed in")
 
 
-class UserForm(FlaskForm):
+class UserForm(CrmForm):
     """A new user (also the first administrator)."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[_strip])
@@ -38,7 +58,7 @@ class UserForm(FlaskForm):
             raise ValidationError("A user with this address already exists.")
 
 
-class RecordForm(FlaskForm):
+class RecordForm(CrmForm):
     """A Lead or a Contact, with the usual CRM field labels."""
 
     first_name = StringField("First Name", validators=[Optional(), Length(max=80)], filters=[_strip])
@@ -65,5 +85,5 @@ class RecordForm(FlaskForm):
             raise ValidationError("A Lead needs a Company.")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(CrmForm):
     """An empty form: a CSRF token for buttons that post (delete, convert, toggles)."""

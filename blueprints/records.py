@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.forms import ConfirmForm, RecordForm
-from blueprints.web import is_htmx, redirect_to, render
+from blueprints.web import is_htmx, page_arg, redirect_to, render
 from crm import records, users
 from mail.org import mail_addon_enabled
 from mail.inbound import matching
@@ -44,7 +44,7 @@ def home():
 def record_list(kind: str):
     """The list, searched by name, email or company; htmx gets only the table."""
     q = request.args.get("q", "")
-    page = records.search(KINDS[kind], q, request.args.get("page", 1, type=int))
+    page = records.search(KINDS[kind], q, page_arg())
     return render("records/list.html", "record_list", **_context(kind, q=q, page=page, form=ConfirmForm()))
 
 
@@ -55,7 +55,7 @@ def record_detail(kind: str, record_id: int):
     record = get_record_or_404(kind, record_id)
     converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
     addon_on = mail_addon_enabled()
-    emails = related.list_context(current_user, record.id) if addon_on else {}
+    emails = related.list_context(current_user, record.id, page_arg()) if addon_on else {}
     return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
                                                     secondary=records.secondary_address(record),
                                                     addon_on=addon_on, form=ConfirmForm(), **emails))

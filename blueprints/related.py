@@ -5,7 +5,7 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from blueprints.records import KIND_PATH, get_record_or_404
-from blueprints.web import is_htmx, mail_addon_required, render
+from blueprints.web import is_htmx, mail_addon_required, page_arg, render
 from mail.reading import addon, related, sharing
 from models import SharingMode
 
@@ -15,10 +15,12 @@ bp = Blueprint("related", __name__)
 @bp.route(f"/{KIND_PATH}/<int:record_id>/emails")
 @mail_addon_required
 def related_list(kind: str, record_id: int):
-    """One page of the record's Email related list (htmx gets the block)."""
+    """One page of the record's Email related list (htmx gets the block; a browser the record's page)."""
     record = get_record_or_404(kind, record_id)
+    if not is_htmx():
+        return redirect(url_for("records.record_detail", kind=kind, record_id=record.id, page=page_arg()))
     return render("records/detail.html", "related_emails", kind=kind, record=record,
-                  **related.list_context(current_user, record.id, request.args.get("page", 1, type=int)))
+                  **related.list_context(current_user, record.id, page_arg()))
 
 
 @bp.route(f"/{KIND_PATH}/<int:record_id>/share", methods=["POST"])

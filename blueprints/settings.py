@@ -8,6 +8,7 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
+from blueprints.forms import ConfirmForm
 from blueprints.web import redirect_to, render
 from crm import users
 
@@ -31,7 +32,18 @@ def index():
     form = PasswordForm()
     if form.validate_on_submit():
         users.set_password(current_user, form.password.data)
-        flash("Your password has been changed.", "success")
+        flash("Your password has been changed. Every other session of yours has ended.", "success")
         return redirect_to(url_for("settings.index"))
-    return render("settings/index.html", "password_form", status=422 if form.is_submitted() else 200, form=form)
+    return render("settings/index.html", "password_form", status=422 if form.is_submitted() else 200, form=form,
+                  sessions_form=ConfirmForm())
+
+
+@bp.route("/sessions/end", methods=["POST"])
+@login_required
+def sessions_end():
+    """Sign out everywhere: every other session of mine ends ("keep me signed in" ones too)."""
+    if ConfirmForm().validate_on_submit():
+        users.end_other_sessions(current_user)
+        flash("You have been signed out everywhere else.", "success")
+    return redirect_to(url_for("settings.index"))
 

@@ -4,6 +4,7 @@ Connections go through mail.guard like POP3 ones, and failures become MailError.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import smtplib
 import socket
@@ -25,7 +26,29 @@ log = logging.getLogger(__name__)
 SmtpSettings = ServerSettings  # one settings type for POP3 and SMTP (mail.servers)
 
 
-class _Smtp(smtplib.SMTP):
+class _Utf8(str):
+    """A SASL response that smtplib's .encode("ascii") sends as UTF-8 (RFC 4616): a password
+    with non-ASCII characters signs in instead of raising UnicodeEncodeError."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return str.encode(self, "utf-8", errors)
+
+
+class _Utf8Auth:
+    def auth(self, mechanism, authobject, *, initial_response_ok=True):
+        def utf8(challenge=None):
+            response = authobject(challenge)
+            return None if response is None else _Utf8(response)
+
+        return super().auth(mechanism, utf8, initial_response_ok=initial_response_ok)
+
+    def auth_cram_md5(self, challenge=None):
+        if challenge is None:  # CRAM-MD5 has no initial response
+            return None
+        return self.user + " " + hmac.HMAC(self.password.encode("utf-8"), challenge, "md5").hexdigest()
+
+
+class _Smtp(_Utf8Auth, smtplib.SMTP):
     def __init__(self, settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> None:
         self._policy = policy
         self._progress = progress
@@ -36,7 +59,7 @@ class _Smtp(smtplib.SMTP):
         return guard.connect(host, port, self._policy, timeout)
 
 
-class _SmtpSSL(smtplib.SMTP_SSL):
+class _SmtpSSL(_Utf8Auth, smtplib.SMTP_SSL):
     def __init__(self, settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> None:
         self._policy = policy
         self._progress = progress

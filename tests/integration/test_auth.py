@@ -1,10 +1,9 @@
 """Sign-in, the first run, sign-out, deactivation and the slow-down of password guessing."""
-from datetime import timedelta
+import time
 
 import pytest
 
 from crm import users
-from models import utcnow
 from tests.conftest import PASSWORD
 
 
@@ -61,15 +60,25 @@ def test_repeated_failures_slow_down_even_the_right_password(make_user, auth):
 
 def test_waiting_out_the_slow_down_lets_the_right_password_in(app, make_user):
     make_user("rep@example.com")
-    start = utcnow()
+    start = time.time()
     for _ in range(users.FREE_FAILURES):
         with pytest.raises(users.SignInError):
-            users.authenticate("rep@example.com", "guess-guess", now=start)
+            users.authenticate("rep@example.com", "guess-guess", client="192.0.2.1", now_s=start)
     with pytest.raises(users.Throttled) as refused:
-        users.authenticate("rep@example.com", PASSWORD, now=start + timedelta(seconds=1))
+        users.authenticate("rep@example.com", PASSWORD, client="192.0.2.1", now_s=start + 1)
     assert refused.value.wait_s == users.FIRST_WAIT_S - 1
-    later = start + timedelta(seconds=users.FIRST_WAIT_S)
-    assert users.authenticate("rep@example.com", PASSWORD, now=later).email == "rep@example.com"
+    later = start + users.FIRST_WAIT_S
+    assert users.authenticate("rep@example.com", PASSWORD, client="192.0.2.1", now_s=later).email == "rep@example.com"
+
+
+def test_failures_are_forgotten_after_an_hour(app, make_user):
+    make_user("rep@example.com")
+    start = time.time()
+    for _ in range(users.FREE_FAILURES + 1):
+        with pytest.raises(users.SignInError):
+            users.authenticate("rep@example.com", "guess-guess", client="192.0.2.1", now_s=start)
+    later = start + users.FAILURE_MEMORY_S + 1
+    assert users.authenticate("rep@example.com", PASSWORD, client="192.0.2.1", now_s=later).email == "rep@example.com"
 
 
 def test_open_redirect_after_sign_in_is_refused(client, make_user):
