@@ -11,7 +11,7 @@ from wtforms.validators import Length, ValidationError
 from blueprints.web import mail_addon_required, redirect_to, render
 from mail.inbound import accounts
 from mail.reading import addon
-from models import ConsolidateAs, SharingMode
+from models import ConsolidateAs, SharingMode, domain_for_people
 
 bp = Blueprint("addon_settings", __name__, url_prefix="/settings/mail/addon")
 PAGE = "mail_settings/addon.html"
@@ -72,7 +72,7 @@ def addon_edit():
     """The settings as saved (Private for a user who never saved any)."""
     current = addon.current_choice(current_user)
     form = _form(data={"mailbox": str(current.mailbox_account_id or DEFAULT_MAILBOX), "mode": current.mode.value,
-                       "excluded": ", ".join(current.excluded), "consolidate": current.consolidate,
+                       "excluded": ", ".join(map(domain_for_people, current.excluded)), "consolidate": current.consolidate,
                        "consolidate_as": current.consolidate_as.value, "consolidate_name": current.consolidate_name})
     return _page(form)
 

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from mail.errors import counted
 from mail.reading import sharing
 from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, RecordShare, SharingChange,
-                    SharingMode, User, db)
+                    SharingMode, User, db, domain_for_people, normalise_domain)
 
 MAX_EXCLUDED_DOMAINS = 5
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
@@ -50,17 +50,18 @@ class Effect:
 
 
 def parse_domains(text: str) -> list[str]:
-    """Exclude Domains from free text (commas, spaces, lines), validated and lowercase.
+    """Exclude Domains from free text (commas, spaces, lines), validated and normalised
+    (models.normalise_domain: Unicode domains are accepted and kept in their ASCII form).
 
     Raises ValueError with a sentence for a bad domain or more than five.
     """
     domains = []
-    for item in re.split(r"[\s,;]+", text.strip().lower()):
-        item = item.removeprefix("@").rstrip(".")
+    for written in re.split(r"[\s,;]+", text.strip()):
+        item = normalise_domain(written.removeprefix("@"))
         if not item:
             continue
         if "@" in item or not _DOMAIN.match(item):
-            raise ValueError(f"“{item}” is not a domain; write it like example.com.")
+            raise ValueError(f"“{written}” is not a domain; write it like example.com.")
         if item not in domains:
             domains.append(item)
     if len(domains) > MAX_EXCLUDED_DOMAINS:
@@ -151,7 +152,7 @@ def save(user: User, choice: AddonChoice) -> Effect:
 def describe(choice: AddonChoice) -> str:
     text = choice.mode.label
     if choice.mode is SharingMode.PUBLIC and choice.excluded:
-        text += "; Exclude Domains: " + ", ".join(choice.excluded)
+        text += "; Exclude Domains: " + ", ".join(map(domain_for_people, choice.excluded))
     return text
 
 
