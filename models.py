@@ -485,7 +485,7 @@ class RecordShare(db.Model):
 
 
 class SharingChange(db.Model):
-    """A change that widened or narrowed someone's sharing: who, when, before, after."""
+    """A change that widened or narrowed someone's sharing: whose, when, before, after, by whom."""
 
     __tablename__ = "sharing_changes"
 
@@ -496,6 +496,13 @@ class SharingChange(db.Model):
     before: Mapped[str] = mapped_column(Text, default="")
     after: Mapped[str] = mapped_column(Text, default="")
     effect: Mapped[str] = mapped_column(Text, default="")
+    # A change someone else made (a colleague's record edit that newly linked this user's shared
+    # mail): who, on which record; `notice` stays True until the user dismisses it.
+    by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    record_id: Mapped[Optional[int]] = mapped_column(ForeignKey("records.id", ondelete="SET NULL"), default=None)
+    notice: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    record: Mapped[Optional[Record]] = relationship()
 
 
 class FetchState(str, enum.Enum):

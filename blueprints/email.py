@@ -19,6 +19,7 @@ from blueprints.web import is_htmx, mail_addon_required, render
 from mail.org import org_zone
 from mail.htmlsafe import SafeHtml, sanitise
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
+from mail.reading import addon
 from mail.reading.sharing import get_visible
 from models import Attachment, Email, User, db
 
@@ -47,7 +48,7 @@ def inbox():
     view = MailView.from_args(request.args)
     page = own_mail_page(current_user, view, request.args.get("page", 1, type=int))
     # Active search asks for the list at every pause in typing: the side list is not re-read then.
-    side = {} if is_htmx() else side_lists(current_user)
+    side = {} if is_htmx() else side_lists(current_user) | {"notices": addon.notices(current_user)}
     back = request.script_root + request.full_path if request.query_string else None
     return render("email/inbox.html", "email_list", view=view, page=page, back=back, **side)
 

@@ -9,7 +9,7 @@ from blueprints.web import is_htmx, redirect_to, render
 from crm import records, users
 from mail.org import mail_addon_enabled
 from mail.inbound import matching
-from mail.reading import related
+from mail.reading import addon, related
 from models import RecordKind
 
 bp = Blueprint("records", __name__)
@@ -75,6 +75,12 @@ def record_edit(kind: str, record_id: int):
     return _edit(kind, get_record_or_404(kind, record_id))
 
 
+def _file(saved: records.Saved) -> None:
+    """Link the mail that the record's new addresses involve; what this shows of a colleague's
+    mail goes into their sharing history (commits)."""
+    addon.note_filed(current_user, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
+
+
 def _edit(kind: str, record):
     form = RecordForm(obj=record if record.id else None, owners=users.active_users(),
                       require_company=KINDS[kind] is RecordKind.LEAD)
@@ -85,8 +91,7 @@ def _edit(kind: str, record):
             form.secondary_email.data = records.secondary_address(record)
     if form.validate_on_submit():
         is_new = record.id is None
-        saved = records.save(record, form.data)
-        matching.file_new_addresses(record.id, saved.added)
+        _file(records.save(record, form.data))
         flash(f"{LABELS[KINDS[kind]][0]} {'created' if is_new else 'saved'}: {record.full_name}.", "success")
         return redirect_to(url_for("records.record_detail", kind=kind, record_id=record.id))
     status = 422 if form.is_submitted() else 200
@@ -117,10 +122,10 @@ def lead_convert(record_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        saved = records.convert(lead)
+        saved = records.convert(lead, refused=matching.users_addresses_among(records.addresses_of(lead)))
     except ValueError as e:
         flash(str(e), "error")
         return redirect(url_for("records.record_detail", kind="leads", record_id=lead.id), 303)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    _file(saved)
     flash(f"{lead.full_name} is now a Contact.", "success")
     return redirect(url_for("records.record_detail", kind="contacts", record_id=saved.record.id), 303)

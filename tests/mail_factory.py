@@ -17,6 +17,7 @@ from pathlib import Path
 from crm import records
 from mail.inbound import matching, store
 from mail.inbound.parsing import parse
+from mail.reading import addon
 from models import Direction, Email, EmailLink, Record, SendState, User, db
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -90,12 +91,12 @@ def make_email(owner: User, *, minutes: int = 0, folder: str = "Inbox", label: s
 def save_record(record: Record, data: dict) -> Record:
     """Save a Lead or Contact as the record pages do: the record, then its new addresses filed."""
     saved = records.save(record, data)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    addon.note_filed(None, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
     return saved.record
 
 
 def convert_lead(lead: Record) -> Record:
     """Convert a Lead as the record page does; returns the Contact."""
     saved = records.convert(lead)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    addon.note_filed(None, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
     return saved.record

@@ -18,6 +18,8 @@ owner who can see their mail are computed from the same expression, never copied
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import and_, exists, false, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -57,26 +59,46 @@ def _excluding_domains():
         .correlate(Email))
 
 
-def _shared_through_record(record_id: int | None = None) -> ColumnElement:
+@dataclass(frozen=True)
+class AsIf:
+    """The rule asked of a state one step away from the database's, read-only (for previews and
+    for what a change made visible): as if Share Email on `record_id` were `shared` (when not
+    None), or as if the emails were not linked to `record_id` (when `unlinked`)."""
+
+    record_id: int
+    shared: bool | None = None
+    unlinked: bool = False
+
+
+def _links(link, as_if: AsIf | None) -> list[ColumnElement]:
+    conditions = [link.email_id == Email.id]
+    if as_if is not None and as_if.unlinked:
+        conditions.append(link.record_id != as_if.record_id)
+    return conditions
+
+
+def _shared_through_record(record_id: int | None = None, as_if: AsIf | None = None) -> ColumnElement:
     """The owner ticked Share Email on a record this email is linked to (or on this one record)."""
     link = aliased(EmailLink)  # its own alias: the outer query may join email_links itself
-    condition = exists().where(link.email_id == Email.id, RecordShare.record_id == link.record_id,
-                               RecordShare.owner_id == Email.owner_id)
+    ticked = exists().where(RecordShare.record_id == link.record_id, RecordShare.owner_id == Email.owner_id)
+    if as_if is not None and as_if.shared is not None:
+        ticked = (or_(ticked, link.record_id == as_if.record_id) if as_if.shared
+                  else and_(ticked, link.record_id != as_if.record_id))
+    condition = exists().where(*_links(link, as_if), ticked)
     if record_id is not None:
         condition = condition.where(link.record_id == record_id)
     return condition
 
 
-def shared_with_others() -> ColumnElement:
+def shared_with_others(as_if: AsIf | None = None) -> ColumnElement:
     """True when users other than the owner may see the email (the rule above, as SQL)."""
-    link = aliased(EmailLink)
-    customer_mail = exists().where(link.email_id == Email.id)
+    customer_mail = exists().where(*_links(aliased(EmailLink), as_if))
     mode = _owner_mode()
     return and_(
         customer_mail,
         Email.send_state != SendState.DRAFT,
         or_(and_(mode == SharingMode.PUBLIC, ~_excluding_domains().exists()),
-            and_(mode == SharingMode.CUSTOM, _shared_through_record())),
+            and_(mode == SharingMode.CUSTOM, _shared_through_record(as_if=as_if))),
     )
 
 
