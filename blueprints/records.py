@@ -48,17 +48,22 @@ def record_list(kind: str):
     return render("records/list.html", "record_list", **_context(kind, q=q, page=page, form=ConfirmForm()))
 
 
+def page_context(kind: str, record, emails_page: int = 1) -> dict:
+    """Everything the record page shows, its Email related list at `emails_page` included: the
+    page and its related-list fragment are rendered from this one context."""
+    converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
+    addon_on = mail_addon_enabled()
+    emails = related.list_context(current_user, record.id, emails_page) if addon_on else {}
+    return _context(kind, record=record, converted_to=converted_to, secondary=records.secondary_address(record),
+                    addon_on=addon_on, form=ConfirmForm(), **emails)
+
+
 @bp.route(f"/{KIND_PATH}/<int:record_id>")
 @login_required
 def record_detail(kind: str, record_id: int):
     """One record with its Emails related list."""
     record = get_record_or_404(kind, record_id)
-    converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
-    addon_on = mail_addon_enabled()
-    emails = related.list_context(current_user, record.id) if addon_on else {}
-    return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
-                                                    secondary=records.secondary_address(record),
-                                                    addon_on=addon_on, form=ConfirmForm(), **emails))
+    return render("records/detail.html", **page_context(kind, record, request.args.get("page", 1, type=int)))
 
 
 @bp.route(f"/{KIND_PATH}/new", methods=["GET", "POST"])

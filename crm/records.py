@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
 from collections.abc import Collection
 from dataclasses import dataclass, field as dataclass_field
@@ -28,7 +29,7 @@ class Saved:
 
 def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
     """Records of one kind whose name, email or company contains `q`, by name, one page."""
-    query = select(Record).where(Record.kind == kind)
+    query = select(Record).where(Record.kind == kind).options(joinedload(Record.owner))  # one query a page
     if kind is RecordKind.LEAD:
         query = query.where(Record.converted_contact_id.is_(None))
     q = q.strip().lower()

@@ -14,7 +14,9 @@ change takes effect on the next request, both ways.
 
 `shared_with_others()` is that rule as one SQL expression; `visible_emails()` filters with it,
 `can_see()` asks the database the same question about one email, and the labels that tell an
-owner who can see their mail are computed from the same expression, never copied.
+owner who can see their mail are computed from the same expression, never copied. `AsIf` asks
+the same expression about a state one step away (Share Email ticked or not, a link not yet
+made), so that previews and the sharing history never write to find out.
 """
 from __future__ import annotations
 
