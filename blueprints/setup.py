@@ -8,7 +8,7 @@ from blueprints.forms import ConfirmForm, UserForm
 from blueprints.web import admin_required, redirect_to, render
 from crm import users
 from blueprints.mail_forms import MailAddonAdminForm
-from mail.org import mail_addon_enabled, org_settings, set_mail_addon_enabled
+from mail.org import mail_addon_enabled, org_settings, org_settings_for_update, set_mail_addon_enabled
 from mail.guard import validate_allowed_entry
 from models import User, db
 
@@ -79,7 +79,7 @@ def mail_addon_settings():
     if form.errors:
         return render("setup/mail_addon.html", "settings_form", status=422, form=ConfirmForm(),
                       addon_on=mail_addon_enabled(), settings_form=form)
-    org = org_settings()
+    org = org_settings_for_update()
     form.populate_obj(org)
     org.allowed_mail_hosts = "\n".join(entries)
     org.hosted_domain = org.hosted_domain.lower()
