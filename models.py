@@ -6,6 +6,7 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Optional
 
+import idna
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
@@ -64,6 +65,27 @@ INBOX, SENT, DRAFTS = "Inbox", "Sent", "Drafts"
 def normalise_address(text: str | None) -> str:
     """An email address as the CRM compares it (records, users, participants): trimmed, lowercased."""
     return (text or "").strip().lower()
+
+
+def normalise_domain(text: str | None) -> str:
+    """A domain as the CRM compares it (Exclude Domains, the participants of an email): trimmed,
+    lowercase, without a trailing dot, in its IDNA ASCII form, so that the Unicode and the
+    punycode spelling of a domain are one domain. A name IDNA refuses stays as written, lowercase."""
+    domain = (text or "").strip().rstrip(".").lower()
+    if domain.isascii():  # already the ASCII form (punycode labels included)
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return domain
+
+
+def domain_for_people(domain: str) -> str:
+    """A normalised domain as people write it: punycode labels shown in Unicode."""
+    try:
+        return idna.decode(domain) if "xn--" in domain else domain
+    except (idna.IDNAError, UnicodeError):
+        return domain
 
 
 class UTCDateTime(TypeDecorator):
@@ -375,9 +397,9 @@ class AddonSettings(db.Model):
 
 
 class ExcludedDomain(db.Model):
-    """Public mode's Exclude Domains (at most 5 a user): mail involving them stays private.
+    """Public mode's Exclude Domains (at most 5 a user): mail from (or sent to) them stays private.
 
-    A row per domain, lowercase, so that the sharing rule can be one SQL filter; a domain
+    A row per domain, as normalise_domain writes it, so that the sharing rule can be one SQL filter; a domain
     also covers its subdomains.
     """
 
@@ -517,7 +539,7 @@ class RecordShare(db.Model):
 
 
 class SharingChange(db.Model):
-    """A change that widened or narrowed someone's sharing: who, when, before, after."""
+    """A change that widened or narrowed someone's sharing: whose, when, before, after, by whom."""
 
     __tablename__ = "sharing_changes"
 
@@ -528,6 +550,13 @@ class SharingChange(db.Model):
     before: Mapped[str] = mapped_column(Text, default="")
     after: Mapped[str] = mapped_column(Text, default="")
     effect: Mapped[str] = mapped_column(Text, default="")
+    # A change someone else made (a colleague's record edit that newly linked this user's shared
+    # mail): who, on which record; `notice` stays True until the user dismisses it.
+    by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    record_id: Mapped[Optional[int]] = mapped_column(ForeignKey("records.id", ondelete="SET NULL"), default=None)
+    notice: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    record: Mapped[Optional[Record]] = relationship()
 
 
 class FetchState(str, enum.Enum):

@@ -1,21 +1,24 @@
 """Settings > Mail > Mail Add-on: each user's mailbox, sharing mode and advanced settings."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, ValidationError
 
-from blueprints.web import mail_addon_required, redirect_to, render
+from blueprints.forms import ConfirmForm
+from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.inbound import accounts
 from mail.reading import addon
-from models import ConsolidateAs, SharingMode
+from models import ConsolidateAs, SharingMode, domain_for_people
 
 bp = Blueprint("addon_settings", __name__, url_prefix="/settings/mail/addon")
 PAGE = "mail_settings/addon.html"
 DEFAULT_MAILBOX = "default"
+# Where dismissing a notice returns to without JavaScript: the page it was shown on.
+NOTICE_BACK = {"email": "email.inbox", "addon": "addon_settings.addon_edit"}
 
 
 class AddonForm(FlaskForm):
@@ -61,8 +64,8 @@ def _form(**kwargs) -> AddonForm:
     return AddonForm(mailboxes=accounts.user_accounts(current_user), **kwargs)
 
 
-def _page(form, effect=None, status=200):
-    return render(PAGE, "addon_form", status=status, form=form, effect=effect,
+def _page(form, effect=None, status=200, notices=()):
+    return render(PAGE, "addon_form", status=status, form=form, effect=effect, notices=notices,
                   has_accounts=bool(accounts.user_accounts(current_user)))
 
 
@@ -72,9 +75,9 @@ def addon_edit():
     """The settings as saved (Private for a user who never saved any)."""
     current = addon.current_choice(current_user)
     form = _form(data={"mailbox": str(current.mailbox_account_id or DEFAULT_MAILBOX), "mode": current.mode.value,
-                       "excluded": ", ".join(current.excluded), "consolidate": current.consolidate,
+                       "excluded": ", ".join(map(domain_for_people, current.excluded)), "consolidate": current.consolidate,
                        "consolidate_as": current.consolidate_as.value, "consolidate_name": current.consolidate_name})
-    return _page(form)
+    return _page(form, notices=addon.notices(current_user))
 
 
 @bp.route("/preview", methods=["POST"])
@@ -104,3 +107,16 @@ def addon_save():
 def addon_history():
     """My record of every change to who can see my email."""
     return render("mail_settings/addon_history.html", changes=addon.history(current_user))
+
+
+@bp.route("/notices/<int:change_id>/dismiss", methods=["POST"])
+@mail_addon_required
+def notice_dismiss(change_id: int):
+    """I have seen what a colleague's record change showed of my email: the notice goes."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    addon.dismiss_notice(current_user, change_id)
+    if is_htmx():
+        return "", 200  # the notice removes itself
+    back = NOTICE_BACK.get(request.form.get("back", ""), "addon_settings.addon_edit")
+    return redirect_to(url_for(back))

@@ -18,6 +18,7 @@ from blueprints.web import is_htmx, mail_addon_required, page_arg, render, safe_
 from mail.org import org_zone
 from mail.reading.bodies import is_inline_image_type, safe_body
 from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
+from mail.reading import addon
 from mail.reading.sharing import get_visible
 from models import Attachment, Email, User, db
 
@@ -41,7 +42,7 @@ def inbox():
     view = MailView.from_args(request.args)
     page = own_mail_page(current_user, view, page_arg())
     # Active search asks for the list at every pause in typing: the side list is not re-read then.
-    side = {} if is_htmx() else side_lists(current_user)
+    side = {} if is_htmx() else side_lists(current_user) | {"notices": addon.notices(current_user)}
     back = request.script_root + request.full_path if request.query_string else None
     return render("email/inbox.html", "email_list", view=view, page=page, back=back, **side)
 

@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp, ValidationError
 
 from crm.users import PASSWORD_MIN_LENGTH, find_user
+from mail.inbound.matching import users_addresses_among
 
 PHONE_RE = re.compile(r"^[0-9+()./\- ]*$")
 # Every character str.splitlines() breaks at: in a mail header or a log line each starts a new line.
@@ -79,10 +80,24 @@ class RecordForm(CrmForm):
         self.owner_id.choices = [SelectChoice(u.id, u.name) for u in owners]
         self.require_company = require_company
 
+    def validate_email(self, field):
+        _not_a_users_address(field)
+
+    def validate_secondary_email(self, field):
+        _not_a_users_address(field)
+
     def validate_company(self, field):
         # A Lead is a company's person before there is a deal: CRMs ask for the company.
         if self.require_company and not field.data:
             raise ValidationError("A Lead needs a Company.")
+
+
+def _not_a_users_address(field) -> None:
+    # Mail is filed under records by address: a user's own would file (and share) all their mail.
+    why = users_addresses_among([field.data or ""])
+    if why:
+        raise ValidationError(f"{field.data} is {next(iter(why.values()))}: a CRM user's own address is never a "
+                              "customer address, so a Lead or Contact cannot have it.")
 
 
 class ConfirmForm(CrmForm):

@@ -9,7 +9,7 @@ from blueprints.web import is_htmx, page_arg, redirect_to, render
 from crm import records, users
 from mail.org import mail_addon_enabled
 from mail.inbound import matching
-from mail.reading import related
+from mail.reading import addon, related
 from models import RecordKind
 
 bp = Blueprint("records", __name__)
@@ -48,17 +48,22 @@ def record_list(kind: str):
     return render("records/list.html", "record_list", **_context(kind, q=q, page=page, form=ConfirmForm()))
 
 
+def page_context(kind: str, record, emails_page: int = 1) -> dict:
+    """Everything the record page shows, its Email related list at `emails_page` included: the
+    page and its related-list fragment are rendered from this one context."""
+    converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
+    addon_on = mail_addon_enabled()
+    emails = related.list_context(current_user, record.id, emails_page) if addon_on else {}
+    return _context(kind, record=record, converted_to=converted_to, secondary=records.secondary_address(record),
+                    addon_on=addon_on, form=ConfirmForm(), **emails)
+
+
 @bp.route(f"/{KIND_PATH}/<int:record_id>")
 @login_required
 def record_detail(kind: str, record_id: int):
     """One record with its Emails related list."""
     record = get_record_or_404(kind, record_id)
-    converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
-    addon_on = mail_addon_enabled()
-    emails = related.list_context(current_user, record.id, page_arg()) if addon_on else {}
-    return render("records/detail.html", **_context(kind, record=record, converted_to=converted_to,
-                                                    secondary=records.secondary_address(record),
-                                                    addon_on=addon_on, form=ConfirmForm(), **emails))
+    return render("records/detail.html", **page_context(kind, record, page_arg()))
 
 
 @bp.route(f"/{KIND_PATH}/new", methods=["GET", "POST"])
@@ -75,6 +80,12 @@ def record_edit(kind: str, record_id: int):
     return _edit(kind, get_record_or_404(kind, record_id))
 
 
+def _file(saved: records.Saved) -> None:
+    """Link the mail that the record's new addresses involve; what this shows of a colleague's
+    mail goes into their sharing history (commits)."""
+    addon.note_filed(current_user, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
+
+
 def _edit(kind: str, record):
     form = RecordForm(obj=record if record.id else None, owners=users.active_users(),
                       require_company=KINDS[kind] is RecordKind.LEAD)
@@ -85,8 +96,7 @@ def _edit(kind: str, record):
             form.secondary_email.data = records.secondary_address(record)
     if form.validate_on_submit():
         is_new = record.id is None
-        saved = records.save(record, form.data)
-        matching.file_new_addresses(record.id, saved.added)
+        _file(records.save(record, form.data))
         flash(f"{LABELS[KINDS[kind]][0]} {'created' if is_new else 'saved'}: {record.full_name}.", "success")
         return redirect_to(url_for("records.record_detail", kind=kind, record_id=record.id))
     status = 422 if form.is_submitted() else 200
@@ -117,10 +127,10 @@ def lead_convert(record_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        saved = records.convert(lead)
+        saved = records.convert(lead, refused=matching.users_addresses_among(records.addresses_of(lead)))
     except ValueError as e:
         flash(str(e), "error")
         return redirect(url_for("records.record_detail", kind="leads", record_id=lead.id), 303)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    _file(saved)
     flash(f"{lead.full_name} is now a Contact.", "success")
     return redirect(url_for("records.record_detail", kind="contacts", record_id=saved.record.id), 303)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
-from blueprints.records import KIND_PATH, get_record_or_404
+from blueprints.records import KIND_PATH, get_record_or_404, page_context
 from blueprints.web import is_htmx, mail_addon_required, page_arg, render
-from mail.reading import addon, related, sharing
+from mail.reading import addon, sharing
 from models import SharingMode
 
 bp = Blueprint("related", __name__)
@@ -15,12 +15,10 @@ bp = Blueprint("related", __name__)
 @bp.route(f"/{KIND_PATH}/<int:record_id>/emails")
 @mail_addon_required
 def related_list(kind: str, record_id: int):
-    """One page of the record's Email related list (htmx gets the block; a browser the record's page)."""
+    """One page of the record's Email related list: htmx gets the block, anything else (Reload,
+    Back, a link opened anew) the whole record page at that page of the list."""
     record = get_record_or_404(kind, record_id)
-    if not is_htmx():
-        return redirect(url_for("records.record_detail", kind=kind, record_id=record.id, page=page_arg()))
-    return render("records/detail.html", "related_emails", kind=kind, record=record,
-                  **related.list_context(current_user, record.id, page_arg()))
+    return render("records/detail.html", "related_emails", **page_context(kind, record, page_arg()))
 
 
 @bp.route(f"/{KIND_PATH}/<int:record_id>/share", methods=["POST"])
@@ -33,6 +31,5 @@ def email_share_update(kind: str, record_id: int):
     addon.set_share(current_user, record.id, record.full_name, request.form.get("share_email") == "on")
     if not is_htmx():
         return redirect(url_for("records.record_detail", kind=kind, record_id=record.id) + "#emails", 303)
-    body, status = render("records/detail.html", "related_emails", kind=kind, record=record,
-                          **related.list_context(current_user, record.id))
+    body, status = render("records/detail.html", "related_emails", **page_context(kind, record))
     return body, status, {"HX-Trigger": "emailShareChanged"}

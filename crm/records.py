@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
+from collections.abc import Collection
 from dataclasses import dataclass, field as dataclass_field
 
 from models import Contact, Lead, Record, RecordAddress, RecordKind, db, normalise_address, utcnow
@@ -16,7 +18,10 @@ EDITABLE_FIELDS = ("first_name", "last_name", "company", "email", "phone", "owne
 @dataclass
 class Saved:
     """A record written (flushed, not committed) and the addresses it newly has: the caller
-    files the mail that involves them (mail.inbound.matching.file_new_addresses) and commits."""
+    files the mail that involves them (mail.inbound.matching.file_new_addresses) and commits.
+
+    A CRM user's own address is refused before a save (the record form says so beside the field).
+    """
 
     record: Record
     added: list[str] = dataclass_field(default_factory=list)
@@ -24,7 +29,7 @@ class Saved:
 
 def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
     """Records of one kind whose name, email or company contains `q`, by name, one page."""
-    query = select(Record).where(Record.kind == kind)
+    query = select(Record).where(Record.kind == kind).options(joinedload(Record.owner))  # one query a page
     if kind is RecordKind.LEAD:
         query = query.where(Record.converted_contact_id.is_(None))
     q = q.strip().lower()
@@ -99,9 +104,15 @@ def delete(record: Record) -> None:
     db.session.commit()
 
 
-def convert(lead: Record) -> Saved:
+def addresses_of(record: Record) -> list[str]:
+    """The record's addresses: primary (its Email field) and secondary."""
+    return [a for a in (record.email, secondary_address(record)) if a]
+
+
+def convert(lead: Record, refused: Collection[str] = ()) -> Saved:
     """Convert a Lead into a Contact (an existing Contact with the same address is reused); flush.
 
+    `refused` addresses are not given to a new Contact (a CRM user's own: never a customer's).
     Raises ValueError when the lead was converted already.
     """
     if lead.kind is not RecordKind.LEAD:
@@ -124,7 +135,9 @@ def convert(lead: Record) -> Saved:
         )
         db.session.add(contact)
         db.session.flush()
-        added = _index_addresses(contact, lead.email, secondary_address(lead))
+        primary, secondary = (a if a not in refused else "" for a in (lead.email, secondary_address(lead)))
+        contact.email = primary
+        added = _index_addresses(contact, primary, secondary)
     lead.converted_contact_id = contact.id
     lead.converted_at = utcnow()
     db.session.flush()

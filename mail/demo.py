@@ -8,7 +8,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from mail.inbound import matching, store
 from mail.inbound.parsing import parse
-from mail.org import org_settings
+from mail.org import org_settings_for_update
 from mail.reading import addon
 from models import Direction, Lead, Record, SENT, SendState, SharingMode, User, db, utcnow
 
@@ -38,7 +38,7 @@ DEMO_MAIL = [
 def load_demo_mail(users_created: list[User]) -> None:
     """Mail for the demo users (CEO, Daniel, Priya), filed under their records; commits."""
     # The demo shows mail, so the add-on starts enabled there (a real install starts disabled).
-    org_settings().mail_addon_enabled = True
+    org_settings_for_update().mail_addon_enabled = True
     start = utcnow() - timedelta(days=len(DEMO_MAIL))
     for n, (owner_index, customer, subject, body, sent) in enumerate(DEMO_MAIL):
         owner = users_created[owner_index]

@@ -19,13 +19,24 @@ ADDON_DISABLED_MESSAGE = (
 )
 
 
+def _defaults() -> OrgSettings:
+    return OrgSettings(id=1, mail_addon_enabled=False, timezone=DEFAULT_ZONE, allowed_mail_hosts="", hosted_domain="",
+                       hosted_pop_host="", hosted_pop_port=995, hosted_pop_security="ssl", hosted_smtp_host="",
+                       hosted_smtp_port=587, hosted_smtp_security="starttls", daily_send_limit_per_user=300)
+
+
 def org_settings() -> OrgSettings:
-    """The settings row, created with its defaults (add-on disabled) the first time."""
+    """The settings row, for reading: the migrations seed it, and a read never writes (a database
+    emptied by hand reads the defaults, unsaved)."""
+    return db.session.get(OrgSettings, 1) or _defaults()
+
+
+def org_settings_for_update() -> OrgSettings:
+    """The settings row, to change and commit: added with its defaults where it is missing."""
     settings = db.session.get(OrgSettings, 1)
     if settings is None:
-        settings = OrgSettings(id=1, mail_addon_enabled=False, timezone="UTC")
+        settings = _defaults()
         db.session.add(settings)
-        db.session.flush()
     return settings
 
 
@@ -44,13 +55,13 @@ def org_zone() -> ZoneInfo:
 
 
 def set_mail_addon_enabled(enabled: bool) -> None:
-    org_settings().mail_addon_enabled = enabled
+    org_settings_for_update().mail_addon_enabled = enabled
     db.session.commit()
 
 
 def save_mail_settings(values: dict) -> None:
     """Keep the organisation's mail settings (checked by the form); the hosted domain lowercased."""
-    settings = org_settings()
+    settings = org_settings_for_update()
     for name in MAIL_SETTINGS_FIELDS:
         setattr(settings, name, values[name])
     settings.hosted_domain = settings.hosted_domain.lower()

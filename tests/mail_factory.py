@@ -1,6 +1,9 @@
-"""Emails for tests, stored straight through the models (no POP3 server, no sync engine).
+"""Emails for tests, stored the way a fetch stores them (mail.inbound.store), without a POP3 server.
 
-`store_eml(owner, raw)` parses raw bytes with mail.inbound.parsing and stores what a fetch would;
+`store_eml(owner, raw)` parses raw bytes with mail.inbound.parsing and hands them to
+mail.inbound.store.store, the function the fetcher's batches go through, so rows, participants,
+attachments and raw bytes are exactly what a real fetch writes. A test then says where the email
+sits (folder, label, read, sent) and which records it is linked to, as sending and matching would.
 `make_email(owner, ...)` builds a small message first. Both flush, never commit: the test client
 (FreshContextClient) commits before each request.
 """
@@ -12,49 +15,26 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 from crm import records
-from mail.inbound import matching
-from mail.inbound.parsing import Address, parse
-from models import (Attachment, Direction, Email, EmailLink, EmailParticipant, RawMessage, Record, SendState,
-                    User, db)
+from mail.inbound import matching, store
+from mail.inbound.parsing import parse
+from mail.reading import addon
+from models import Direction, Email, EmailLink, Record, SendState, User, db
 
 CORPUS = Path(__file__).parent / "corpus"
 BASE_DATE = datetime(2025, 3, 3, 9, 30, tzinfo=timezone.utc)
 
 
-def _addresses(addresses: list[Address]) -> str:
-    return ", ".join(formataddr((a.name, a.addr)) if a.name else a.addr for a in addresses)
-
-
 def store_eml(owner: User, raw: bytes, *, folder: str = "Inbox", label: str = "", is_read: bool = False,
               direction: Direction = Direction.RECEIVED, send_state: SendState | None = None,
-              record_ids: tuple[int, ...] = (), received_at: datetime | None = None) -> Email:
-    """Parse `raw` and store it as `owner`'s email, with raw bytes, attachments, participants."""
+              record_ids: tuple[int, ...] = (), received_at: datetime | None = None,
+              account_id: int | None = None) -> Email:
+    """Parse `raw` and store it as `owner`'s email through the fetcher's store, then place it."""
     parsed = parse(raw, received_at or BASE_DATE)
-    email = Email(
-        owner_id=owner.id, direction=direction,
-        send_state=send_state or (SendState.SENT if direction is Direction.SENT else SendState.NONE),
-        folder=folder, label=label, message_id=parsed.message_id[:998],
-        in_reply_to=(parsed.in_reply_to or "")[:998], references=" ".join(parsed.references),
-        subject=parsed.subject, from_name=parsed.from_.name[:254] if parsed.from_ else "",
-        from_address=parsed.from_.addr[:254].lower() if parsed.from_ else "",
-        to_text=_addresses(parsed.to), cc_text=_addresses(parsed.cc), reply_to_text=_addresses(parsed.reply_to),
-        date=parsed.date, snippet=parsed.snippet[:300], text_body=parsed.text, html_body=parsed.html,
-        size=parsed.size, has_attachments=bool(parsed.attachments), is_read=is_read,
-        parse_notes="\n".join(parsed.defects),
-        raw=RawMessage(size=len(raw), sha256=parsed.sha256, content=raw),
-    )
-    db.session.add(email)
-    db.session.flush()
-    roles = [("from", parsed.from_)] if parsed.from_ else []
-    roles += [("to", a) for a in parsed.to] + [("cc", a) for a in parsed.cc]
-    for role, address in roles:
-        addr = address.addr.strip().lower()[:254]
-        db.session.add(EmailParticipant(email_id=email.id, role=role, address=addr,
-                                        domain=addr.rpartition("@")[2][:253]))
-    for a in parsed.attachments:
-        db.session.add(Attachment(email_id=email.id, filename=a.filename[:255], content_type=a.content_type[:255],
-                                  size=a.size, content_id=(a.content_id or "")[:255], inline=a.inline,
-                                  content=a.content))
+    email = store.store(owner.id, account_id, raw, parsed, crm_mailbox_id=None, settings=None)
+    # What sending (mail.outbound.outbox) and consolidation set after storing.
+    email.direction = direction
+    email.send_state = send_state or (SendState.SENT if direction is Direction.SENT else SendState.NONE)
+    email.folder, email.label, email.is_read = folder, label, is_read
     for record_id in record_ids:
         db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
     db.session.flush()
@@ -111,12 +91,12 @@ def make_email(owner: User, *, minutes: int = 0, folder: str = "Inbox", label: s
 def save_record(record: Record, data: dict) -> Record:
     """Save a Lead or Contact as the record pages do: the record, then its new addresses filed."""
     saved = records.save(record, data)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    addon.note_filed(None, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
     return saved.record
 
 
 def convert_lead(lead: Record) -> Record:
     """Convert a Lead as the record page does; returns the Contact."""
     saved = records.convert(lead)
-    matching.file_new_addresses(saved.record.id, saved.added)
+    addon.note_filed(None, saved.record.id, matching.file_new_addresses(saved.record.id, saved.added))
     return saved.record

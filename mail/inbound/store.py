@@ -21,7 +21,8 @@ from mail.inbound.parsing.large import Base64Body
 from mail.inbound.parsing import Address, ParsedEmail
 from queries import insert_many
 from models import (AddonSettings, Attachment, ConsolidateAs, Direction, Email, EmailLink, EmailParticipant,
-                    INBOX, MESSAGE_ID_CHARS, RawMessage, SendState, db, normalise_address, utcnow)
+                    INBOX, MESSAGE_ID_CHARS, RawMessage, SendState, db, normalise_address, normalise_domain,
+                    utcnow)
 
 TOO_LARGE_NOTE = "too large: left on the server"
 # Column widths (models.py): PostgreSQL refuses a longer value, SQLite would keep it. Cut here so
@@ -196,7 +197,7 @@ def _participant_rows(email_id: int, parsed: ParsedEmail) -> list[dict]:
             if addr and (role, addr) not in seen:
                 seen.add((role, addr))
                 rows.append({"email_id": email_id, "role": role, "address": addr,
-                             "domain": addr.rpartition("@")[2][:DOMAIN_CHARS]})
+                             "domain": normalise_domain(addr.rpartition("@")[2])[:DOMAIN_CHARS]})
     return rows
 
 

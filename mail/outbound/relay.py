@@ -11,7 +11,7 @@ from email.message import EmailMessage
 
 from mail.context import MailContext
 from mail.errors import MailError, TestReport
-from mail.org import org_settings
+from mail.org import org_settings_for_update
 from mail.outbound import smtp
 from models import OrgSettings, db
 
@@ -70,7 +70,7 @@ def save(ctx: MailContext, data: RelayInput) -> TestReport:
     report = smtp.test_identity(settings, ctx.policy_then_release())
     if not report.ok:
         return report
-    org = org_settings()
+    org = org_settings_for_update()
     org.relay_host, org.relay_port, org.relay_security = settings.host.strip().lower(), settings.port, settings.security
     org.relay_username, org.relay_from_address = settings.username, data.from_address.strip().lower()
     org.relay_password_encrypted = ctx.box.encrypt(settings.password) if settings.username else ""
@@ -80,7 +80,7 @@ def save(ctx: MailContext, data: RelayInput) -> TestReport:
 
 def remove() -> None:
     """Forget the relay and its password; new Send Mail As addresses wait for an administrator again."""
-    org = org_settings()
+    org = org_settings_for_update()
     org.relay_host = org.relay_username = org.relay_password_encrypted = org.relay_from_address = ""
     db.session.commit()
 

@@ -8,10 +8,12 @@ from sqlalchemy import delete, func, select
 
 from mail.errors import counted
 from mail.reading import sharing
-from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, RecordShare, SharingChange,
-                    SharingMode, User, db)
+from queries import chunks
+from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, Record, RecordShare, SharingChange,
+                    SharingMode, User, db, domain_for_people, normalise_domain)
 
 MAX_EXCLUDED_DOMAINS = 5
+MAX_NOTICES = 20  # shown at once on the Email tab and the settings page; all stay in the history
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 
 
@@ -50,17 +52,18 @@ class Effect:
 
 
 def parse_domains(text: str) -> list[str]:
-    """Exclude Domains from free text (commas, spaces, lines), validated and lowercase.
+    """Exclude Domains from free text (commas, spaces, lines), validated and normalised
+    (models.normalise_domain: Unicode domains are accepted and kept in their ASCII form).
 
     Raises ValueError with a sentence for a bad domain or more than five.
     """
     domains = []
-    for item in re.split(r"[\s,;]+", text.strip().lower()):
-        item = item.removeprefix("@").rstrip(".")
+    for written in re.split(r"[\s,;]+", text.strip()):
+        item = normalise_domain(written.removeprefix("@"))
         if not item:
             continue
         if "@" in item or not _DOMAIN.match(item):
-            raise ValueError(f"“{item}” is not a domain; write it like example.com.")
+            raise ValueError(f"“{written}” is not a domain; write it like example.com.")
         if item not in domains:
             domains.append(item)
     if len(domains) > MAX_EXCLUDED_DOMAINS:
@@ -86,8 +89,8 @@ def current_choice(user: User) -> AddonChoice:
                        s.consolidate_as, s.consolidate_name)
 
 
-def _shared_ids(user: User, record_id: int | None = None) -> set[int]:
-    query = select(Email.id).where(Email.owner_id == user.id, sharing.shared_with_others())
+def _shared_ids(user: User, record_id: int | None = None, as_if: sharing.AsIf | None = None) -> set[int]:
+    query = select(Email.id).where(Email.owner_id == user.id, sharing.shared_with_others(as_if))
     if record_id is not None:  # a Share Email box can only change the emails linked to its record
         query = query.where(Email.id.in_(select(EmailLink.email_id).where(EmailLink.record_id == record_id)))
     return set(db.session.scalars(query))
@@ -118,8 +121,7 @@ def _measure(user: User, change, record_id: int | None = None) -> Effect:
     """Apply `change` inside a savepoint, count with the sharing rule itself, roll it back.
 
     The preview cannot disagree with what saving does: it is the same rule on the same rows.
-    With `record_id`, only that record's emails are counted (all a Share Email box can change):
-    the record page asks this on every view, so it must not scan all the user's mail.
+    With `record_id`, only that record's emails are counted.
     """
     before = _shared_ids(user, record_id)
     savepoint = db.session.begin_nested()
@@ -151,7 +153,7 @@ def save(user: User, choice: AddonChoice) -> Effect:
 def describe(choice: AddonChoice) -> str:
     text = choice.mode.label
     if choice.mode is SharingMode.PUBLIC and choice.excluded:
-        text += "; Exclude Domains: " + ", ".join(choice.excluded)
+        text += "; Exclude Domains: " + ", ".join(map(domain_for_people, choice.excluded))
     return text
 
 
@@ -169,7 +171,12 @@ def _set_share(user: User, record_id: int, shared: bool) -> None:
 
 
 def share_preview(user: User, record_id: int, shared: bool) -> Effect:
-    return _measure(user, lambda: _set_share(user, record_id, shared), record_id)
+    """What ticking (or unticking) Share Email on the record would do; reads only, so that the
+    record page, which asks this on every view, never writes (the rule asked "as if")."""
+    before = _shared_ids(user, record_id)
+    after = _shared_ids(user, record_id, sharing.AsIf(record_id, shared=shared))
+    shown, hidden = after - before, before - after
+    return Effect(len(shown), len(hidden), _records_of(shown), _records_of(hidden))
 
 
 def set_share(user: User, record_id: int, record_name: str, shared: bool) -> Effect:
@@ -188,3 +195,47 @@ def set_share(user: User, record_id: int, record_name: str, shared: bool) -> Eff
 def history(user: User, limit: int = 100) -> list[SharingChange]:
     return list(db.session.scalars(select(SharingChange).where(SharingChange.user_id == user.id)
                                    .order_by(SharingChange.at.desc(), SharingChange.id.desc()).limit(limit)))
+
+
+def note_filed(by: User | None, record_id: int, filed) -> None:
+    """After a record change linked these emails (mail.inbound.matching.Filed): when someone other
+    than their owner made it, record in each owner's sharing history what became visible to
+    others through it, with a notice for the owner; then commit.
+
+    An email "became visible" when the rule shares it now and did not before this record's link.
+    """
+    theirs = [f for f in filed if by is not None and f.owner_id != by.id]
+    shown: set[int] = set()
+    for chunk in chunks([f.email_id for f in theirs]):
+        now = set(db.session.scalars(select(Email.id).where(Email.id.in_(chunk), sharing.shared_with_others())))
+        before = set(db.session.scalars(select(Email.id).where(
+            Email.id.in_(chunk), sharing.shared_with_others(sharing.AsIf(record_id, unlinked=True)))))
+        shown |= now - before
+    counts: dict[tuple[int, str], int] = {}
+    for f in theirs:
+        if f.email_id in shown:
+            counts[f.owner_id, f.address] = counts.get((f.owner_id, f.address), 0) + 1
+    record = db.session.get(Record, record_id) if counts else None
+    for (owner_id, address), count in sorted(counts.items()):
+        db.session.add(SharingChange(
+            user_id=owner_id, by_user_id=by.id, record_id=record_id, notice=True,
+            what=f"{by.name} linked your email to {record.full_name}"[:80],
+            before="Not visible to others", after="Visible to others",
+            effect=(f"{counted(count, 'email')} of yours with {address} became visible to others: "
+                    f"{by.name} gave {record.full_name} the address {address}.")))
+    db.session.commit()
+
+
+def notices(user: User) -> list[SharingChange]:
+    """Changes others made to who can see the user's email that the user has not dismissed yet."""
+    return list(db.session.scalars(select(SharingChange).where(SharingChange.user_id == user.id,
+                                                               SharingChange.notice.is_(True))
+                                   .order_by(SharingChange.id.desc()).limit(MAX_NOTICES)))
+
+
+def dismiss_notice(user: User, change_id: int) -> None:
+    """The user has seen it: it leaves their pages and stays in their history."""
+    change = db.session.get(SharingChange, change_id)
+    if change is not None and change.user_id == user.id:
+        change.notice = False
+        db.session.commit()

@@ -3,8 +3,10 @@
 The owner of an email (whose mailbox fetched it, or who sent it from the CRM) always sees it.
 Another active user sees it only when it is customer mail (linked to a Lead or Contact), it is
 not an unsent draft, and:
-  - the owner is Public and no participant other than the owner (From, To, Cc) is at one of the
-    owner's Exclude Domains (a domain covers its subdomains); or
+  - the owner is Public and the email is not excluded: a received email is excluded when its
+    sender (From) is at one of the owner's Exclude Domains, an email the owner sent when any of
+    its To recipients is; Cc alone never makes an email private (a domain covers its subdomains;
+    domains are compared as models.normalise_domain writes them); or
   - the owner is Custom and has ticked Share Email on a record the email is linked to.
 A Private owner's mail (and the mail of a user who never saved settings) is seen by no one else:
 administrators included. Visibility is computed at read time from the current settings, so any
@@ -12,18 +14,25 @@ change takes effect on the next request, both ways.
 
 `shared_with_others()` is that rule as one SQL expression; `visible_emails()` filters with it,
 `can_see()` asks the database the same question about one email, and the labels that tell an
-owner who can see their mail are computed from the same expression, never copied.
+owner who can see their mail are computed from the same expression, never copied. `AsIf` asks
+the same expression about a state one step away (Share Email ticked or not, a link not yet
+made), so that previews and the sharing history never write to find out.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, false, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from models import (AddonSettings, Email, EmailLink, EmailParticipant, ExcludedDomain, MailAccount, RecordShare,
-                    SendState, SharingMode, User, db)
+from models import (AddonSettings, Direction, Email, EmailLink, EmailParticipant, ExcludedDomain, RecordShare,
+                    SendState, SharingMode, User, db, domain_for_people)
 
 ONLY_YOU = "Only you"
+# The owner's label when an Exclude Domain is why: "Only you: from an excluded domain, acme.example".
+EXCLUDED_BY = {Direction.RECEIVED: "Only you: from an excluded domain, {}",
+               Direction.SENT: "Only you: to an excluded domain, {}"}
 EVERYONE = "Everyone"
 THROUGH_THIS_RECORD = "Everyone: shared through this record"
 
@@ -39,41 +48,59 @@ def _owner_mode() -> ColumnElement:
             .correlate(Email).scalar_subquery())
 
 
-def _excluded_participant() -> ColumnElement:
-    """A participant other than the owner is at one of the owner's Exclude Domains."""
+def _excluding_domains():
+    """The owner's Exclude Domains that exclude this email: its sender's when received, any To
+    recipient's when the owner sent it (Cc never counts)."""
     p = aliased(EmailParticipant)
-    # Correlated to the email row explicitly: nested in EXISTS, they would otherwise not be.
-    owner_email = select(User.email).where(User.id == Email.owner_id).correlate(Email).scalar_subquery()
-    owner_mailboxes = select(MailAccount.email).where(MailAccount.user_id == Email.owner_id).correlate(Email)
-    return exists().where(
-        p.email_id == Email.id,
-        ExcludedDomain.user_id == Email.owner_id,
-        or_(p.domain == ExcludedDomain.domain, p.domain.like(literal("%.") + ExcludedDomain.domain)),
-        p.address != owner_email,
-        p.address.not_in(owner_mailboxes),
-    )
+    decisive_role = or_(and_(Email.direction == Direction.SENT, p.role == "to"),
+                        and_(Email.direction != Direction.SENT, p.role == "from"))
+    return (select(ExcludedDomain.domain).where(
+        ExcludedDomain.user_id == Email.owner_id, p.email_id == Email.id, decisive_role,
+        or_(p.domain == ExcludedDomain.domain, p.domain.like(literal("%.") + ExcludedDomain.domain)))
+        # Correlated to the email row explicitly: nested in EXISTS, it would otherwise not be.
+        .correlate(Email))
 
 
-def _shared_through_record(record_id: int | None = None) -> ColumnElement:
+@dataclass(frozen=True)
+class AsIf:
+    """The rule asked of a state one step away from the database's, read-only (for previews and
+    for what a change made visible): as if Share Email on `record_id` were `shared` (when not
+    None), or as if the emails were not linked to `record_id` (when `unlinked`)."""
+
+    record_id: int
+    shared: bool | None = None
+    unlinked: bool = False
+
+
+def _links(link, as_if: AsIf | None) -> list[ColumnElement]:
+    conditions = [link.email_id == Email.id]
+    if as_if is not None and as_if.unlinked:
+        conditions.append(link.record_id != as_if.record_id)
+    return conditions
+
+
+def _shared_through_record(record_id: int | None = None, as_if: AsIf | None = None) -> ColumnElement:
     """The owner ticked Share Email on a record this email is linked to (or on this one record)."""
     link = aliased(EmailLink)  # its own alias: the outer query may join email_links itself
-    condition = exists().where(link.email_id == Email.id, RecordShare.record_id == link.record_id,
-                               RecordShare.owner_id == Email.owner_id)
+    ticked = exists().where(RecordShare.record_id == link.record_id, RecordShare.owner_id == Email.owner_id)
+    if as_if is not None and as_if.shared is not None:
+        ticked = (or_(ticked, link.record_id == as_if.record_id) if as_if.shared
+                  else and_(ticked, link.record_id != as_if.record_id))
+    condition = exists().where(*_links(link, as_if), ticked)
     if record_id is not None:
         condition = condition.where(link.record_id == record_id)
     return condition
 
 
-def shared_with_others() -> ColumnElement:
+def shared_with_others(as_if: AsIf | None = None) -> ColumnElement:
     """True when users other than the owner may see the email (the rule above, as SQL)."""
-    link = aliased(EmailLink)
-    customer_mail = exists().where(link.email_id == Email.id)
+    customer_mail = exists().where(*_links(aliased(EmailLink), as_if))
     mode = _owner_mode()
     return and_(
         customer_mail,
         Email.send_state != SendState.DRAFT,
-        or_(and_(mode == SharingMode.PUBLIC, ~_excluded_participant()),
-            and_(mode == SharingMode.CUSTOM, _shared_through_record())),
+        or_(and_(mode == SharingMode.PUBLIC, ~_excluding_domains().exists()),
+            and_(mode == SharingMode.CUSTOM, _shared_through_record(as_if=as_if))),
     )
 
 
@@ -99,18 +126,24 @@ def get_visible(viewer: User, email_id: int) -> Email | None:
 
 
 def audience_labels(email_ids: list[int], record_id: int | None = None) -> dict[int, str]:
-    """Who can see each of these (the owner's own) emails, in one query: for the owner's labels."""
+    """Who can see each of these (the owner's own) emails, in one query: for the owner's labels.
+
+    "Only you" says why when an Exclude Domain is the cause (only Public heeds them).
+    """
     if not email_ids:
         return {}
+    mode = _owner_mode()
     rows = db.session.execute(select(
-        Email.id, shared_with_others(),
-        _owner_mode() == SharingMode.CUSTOM,
+        Email.id, Email.direction, shared_with_others(), mode == SharingMode.CUSTOM,
         _shared_through_record(record_id) if record_id is not None else literal(False),
+        _excluding_domains().where(mode == SharingMode.PUBLIC).order_by(ExcludedDomain.domain).limit(1)
+        .scalar_subquery(),
     ).where(Email.id.in_(email_ids))).all()
     labels = {}
-    for email_id, shared, custom, through_this in rows:
+    for email_id, direction, shared, custom, through_this, excluded_by in rows:
         if not shared:
-            labels[email_id] = ONLY_YOU
+            labels[email_id] = (EXCLUDED_BY[direction].format(domain_for_people(excluded_by)) if excluded_by
+                                else ONLY_YOU)
         elif custom and through_this:
             labels[email_id] = THROUGH_THIS_RECORD
         else:

@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from mail.org import org_settings
+from mail.org import org_settings_for_update
 from tests.mail_factory import save_record
 from models import Lead, MailAccount, SendAs, User, db
 from tests.conftest import sign_in
@@ -10,9 +10,9 @@ from tests.conftest import sign_in
 pytestmark = pytest.mark.e2e
 
 
-def message(subject, cc=""):
+def message(subject, cc="", sender="Olivia Bennett <olivia@brightwater.example>"):
     cc_line = f"Cc: {cc}\r\n" if cc else ""
-    return (f"From: Olivia Bennett <olivia@brightwater.example>\r\nTo: Daniel <daniel@northwind.example>\r\n{cc_line}"
+    return (f"From: {sender}\r\nTo: Daniel <daniel@northwind.example>\r\n{cc_line}"
             f"Subject: {subject}\r\nMessage-ID: <{subject.replace(' ', '-')}@brightwater.example>\r\n"
             f"Date: Mon, 2 Mar 2026 09:00:00 +0000\r\n\r\nHello Daniel,\r\n\r\n{subject}.\r\n").encode()
 
@@ -23,7 +23,8 @@ def setting(mail_live_server, dovecot, smtp_server):
     app = mail_live_server.app
     login, password = dovecot.new_user("daniel")
     dovecot.deliver(login, message("Quote for 40 pallets"))
-    dovecot.deliver(login, message("Contract with our partner", cc="pat@mail.partner.example"))
+    dovecot.deliver(login, message("Contract with our partner", sender="Pat <pat@mail.partner.example>",
+                                           cc="olivia@brightwater.example"))
     smtp_login, smtp_password = smtp_server.new_user()
     with app.app_context():
         box = app.extensions["mail"].box
@@ -84,7 +85,7 @@ def test_two_reps_and_the_ceo(browser: Browser, page: Page, mail_live_server, se
     priya.reload()
     expect(priya.locator("#emails")).not_to_contain_text("Quote for 40 pallets")
 
-    # Public, with the partner's domain excluded: only the mail without the partner is shared.
+    # Public, with the partner's domain excluded: the mail received from the partner stays private.
     page.goto(server.url + "/settings/mail/addon/")
     page.get_by_label("Public - Complete Sharing").check()
     page.get_by_label("Exclude Domains").fill("partner.example")
@@ -122,7 +123,7 @@ def test_two_reps_and_the_ceo(browser: Browser, page: Page, mail_live_server, se
 
     # The sending limit: the administrator lowers it; Priya's next message is refused and kept.
     with server.app.app_context():
-        org_settings().daily_send_limit_per_user = 1  # three users: a pool of 3, one already used
+        org_settings_for_update().daily_send_limit_per_user = 1  # three users: a pool of 3, one already used
         db.session.commit()
     priya.goto(setting["lead_url"])
     priya.get_by_role("button", name="Send Email").click()

@@ -234,8 +234,8 @@ def test_guard_refuses_a_local_server_unless_allowed(app_factory, dovecot, mail_
 
 def test_hosted_domain_user_types_only_the_password(rep, dovecot, mail_app):
     owner, client = rep
-    from mail.org import org_settings
-    org = org_settings()
+    from mail.org import org_settings_for_update
+    org = org_settings_for_update()
     org.hosted_domain, org.hosted_pop_host, org.hosted_pop_port, org.hosted_pop_security = (
         "example.com", dovecot.host, dovecot.ssl_port, "ssl")
     db.session.commit()

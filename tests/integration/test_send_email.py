@@ -5,7 +5,7 @@ from email import policy
 import pytest
 
 from crm import users
-from mail.org import org_settings
+from mail.org import org_settings_for_update
 from mail.reading import addon, sharing
 from mail.outbound import outbox
 from models import Contact, Direction, Email, EmailLink, MailAccount, SendAs, SendState, SharingMode, db
@@ -129,7 +129,7 @@ def test_a_line_break_in_a_header_field_is_refused(sender, smtp_server, field):
 
 def test_sending_limit_counts_every_recipient_and_refuses_before_sending(sender, smtp_server):
     user, client, contact, _ = sender
-    org_settings().daily_send_limit_per_user = 2  # one active... two users (admin + rep): pool of 4
+    org_settings_for_update().daily_send_limit_per_user = 2  # one active... two users (admin + rep): pool of 4
     db.session.commit()
     assert outbox.daily_pool() == 4
     page = client.get(f"/compose/contacts/{contact.id}").get_data(as_text=True)
@@ -152,7 +152,7 @@ def test_more_than_fifty_recipients_are_refused(sender, smtp_server):
 
 def test_the_day_runs_midnight_to_midnight_in_the_organisations_time_zone(app):
     from datetime import datetime, timezone
-    org_settings().timezone = "America/New_York"
+    org_settings_for_update().timezone = "America/New_York"
     db.session.commit()
     start, end = outbox.today_window(datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc))  # 22:00 on the 9th in New York
     assert start.isoformat() == "2026-01-09T00:00:00-05:00" and (end - start).total_seconds() == 86400
@@ -216,7 +216,7 @@ def test_the_message_is_committed_as_sending_before_smtp_then_marked_sent(sender
 def test_a_message_whose_sending_was_never_confirmed_stays_visible_and_counted(sender, mail_app):
     """A crash between the commit and the SMTP answer leaves the message in Sent as "sending"."""
     user, client, contact, _ = sender
-    org_settings().daily_send_limit_per_user = 1  # two users: a pool of 2
+    org_settings_for_update().daily_send_limit_per_user = 1  # two users: a pool of 2
     db.session.commit()
     make_email(user, subject="Lost in a crash", folder="Sent", direction=Direction.SENT, send_state=SendState.SENDING,
                record_ids=(contact.id,)).recipient_count = 2
@@ -231,7 +231,7 @@ def test_two_sends_at_the_same_moment_never_exceed_the_daily_pool(sender, mail_a
     from models import User
     user, client, contact, _ = sender
     user_id = user.id
-    org_settings().daily_send_limit_per_user = 1  # two users: a pool of 2
+    org_settings_for_update().daily_send_limit_per_user = 1  # two users: a pool of 2
     db.session.commit()  # and this thread holds no transaction while the senders race
     senders, barrier, outcomes = 6, threading.Barrier(6), []
     before = len(smtp_server.messages)

@@ -188,3 +188,28 @@ def test_administrator_cannot_read_private_mail(team):
     ceo_client = team["ceo"][1]
     assert ceo_client.get(f"/email/{email.id}").status_code == 404
     assert "Quote for 40 pallets" not in ceo_client.get("/email/?q=Quote").get_data(as_text=True)
+
+
+def test_excluding_ones_own_company_keeps_customer_mail_that_copies_a_colleague_shared(team):
+    """The help page's own example: exclude your company's domain, and internal mail stays private."""
+    daniel, client = team["daniel"]
+    emailed(team, subject="Order confirmed", cc="Priya <priya@northwind.example>")
+    make_email(daniel, subject="Lunch on Friday?", sender=("Priya", "priya@northwind.example"),
+               to=f"Daniel <{daniel.email}>", cc="olivia@brightwater.example", record_ids=(team["lead"].id,))
+    response = client.post("/settings/mail/addon/", data={"mailbox": "default", "mode": "public",
+                                                          "excluded": "NorthWind.example.", "consolidate_as": "folder"})
+    assert response.status_code == 303
+    ceo_sees = page_of(team["ceo"][1], team["lead"])
+    assert "Order confirmed" in ceo_sees and "Lunch on Friday?" not in ceo_sees
+    assert "Only you: from an excluded domain, northwind.example" in page_of(client, team["lead"])
+
+
+def test_settings_accept_a_unicode_domain_and_show_it_as_written(team):
+    client = team["daniel"][1]
+    response = client.post("/settings/mail/addon/", data={"mailbox": "default", "mode": "public",
+                                                          "excluded": "Bücher.example", "consolidate_as": "folder"})
+    assert response.status_code == 303
+    assert addon.excluded_of(team["daniel"][0]) == ["xn--bcher-kva.example"]
+    page = client.get("/settings/mail/addon/").get_data(as_text=True)
+    assert 'value="bücher.example"' in page
+    assert "a copy (Cc) alone never makes an email private" in page
