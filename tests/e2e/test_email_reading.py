@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-import blueprints.email
 from crm import users
-from mail.org import set_mail_addon_enabled
 from mail.htmlsafe import SafeHtml
+from mail.org import set_mail_addon_enabled
+from mail.reading import bodies
 from models import Direction, db
 from tests.mail_factory import make_email
 
@@ -128,7 +128,7 @@ def test_even_an_unsanitised_script_cannot_run_in_the_sandboxed_frame(page: Page
                                                                         monkeypatch):
     # Defence in depth: should the sanitiser ever let a script through, the iframe's sandbox (no
     # allow-scripts) and the body's CSP (default-src 'none') still stop it.
-    monkeypatch.setattr(blueprints.email, "sanitise", lambda html, **kwargs: SafeHtml(html, 0))
+    monkeypatch.setattr(bodies, "sanitise", lambda html, **kwargs: SafeHtml(html, 0))
     sign_in(page, live_server.url)
     page.goto(f"{live_server.url}/email/{mailbox}")
     frame = open_body_frame(page)
