@@ -6,6 +6,7 @@ from flask_login import current_user
 from wtforms import MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from blueprints.email import mail_date
 from blueprints.forms import CrmForm
 from blueprints.mail_glue import mail_context
 from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
@@ -97,6 +98,6 @@ def reply(email_id: int):
 
 def _fill_reply(form: ComposeForm, original, reply_all: bool) -> None:
     draft = replies.reply_draft(original, matching.owner_addresses(current_user), reply_all=reply_all,
-                                when=f"{original.date:%d %b %Y %H:%M}")
+                                when=mail_date(original.date, full=True))
     for name in ("to", "cc", "subject", "body", "in_reply_to", "references"):
         form[name].data = getattr(draft, name)

@@ -8,7 +8,7 @@ from crm import users
 from mail.org import org_settings_for_update
 from mail.reading import addon, sharing
 from mail.outbound import outbox
-from models import Contact, Direction, Email, EmailLink, MailAccount, SendAs, SendState, SharingMode, db
+from models import Contact, Direction, Email, EmailLink, MailAccount, OrgSettings, SendAs, SendState, SharingMode, db
 from tests.conftest import PASSWORD
 from tests.mail_factory import make_email, save_record
 
@@ -256,3 +256,12 @@ def test_two_sends_at_the_same_moment_never_exceed_the_daily_pool(sender, mail_a
     assert all("sending limit" in o for o in outcomes if o != "sent")
     counted = db.session.scalar(db.select(db.func.sum(Email.recipient_count)))
     assert counted == 2
+
+
+def test_the_reply_quote_gives_the_time_in_the_organisations_zone(sender):
+    user, client, contact, _ = sender
+    db.session.get(OrgSettings, 1).timezone = "Asia/Tokyo"  # UTC+9
+    original = make_email(user, subject="Quote", sender=("Olivia", contact.email), record_ids=(contact.id,))
+    db.session.commit()  # the factory's mail is dated 3 Mar 2025 09:30 UTC
+    page = client.get(f"/compose/reply/{original.id}").get_data(as_text=True)
+    assert "3 Mar 2025 18:30, Olivia wrote:" in page and "09:30" not in page
