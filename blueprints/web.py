@@ -117,21 +117,29 @@ def mail_addon_required(view):
 def init_app(app: Flask) -> None:
     """Before any blueprint is registered: the routes' converters are bound as they are added."""
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.before_request(refuse_nul_bytes)
+    app.before_request(_first_run_gate())
+    app.after_request(security_headers)
+    app.context_processor(lambda: {
+        "addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False),
+        "htmx_request": is_htmx, "polling": worker.is_polling, "progress": worker.progress_sentence})
+
+
+def refuse_nul_bytes() -> None:
+    # PostgreSQL cannot store a NUL in text, and no field of ours means one: one 400 here
+    # instead of a failed query in whichever view reads the value.
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method == "POST":
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, NUL_MESSAGE)
+
+
+def _first_run_gate():
+    """With no users yet, the only page is "Create the administrator"."""
     seen_users = False  # once there is a user there always is one: stop asking the database
 
-    @app.before_request
-    def refuse_nul_bytes():
-        # PostgreSQL cannot store a NUL in text, and no field of ours means one: one 400 here
-        # instead of a failed query in whichever view reads the value.
-        values = [request.path, *request.args.keys(), *request.args.values()]
-        if request.method == "POST":
-            values += [*request.form.keys(), *request.form.values()]
-        if any("\x00" in value for value in values):
-            abort(400, NUL_MESSAGE)
-
-    @app.before_request
     def first_run():
-        # With no users yet, the only page is "Create the administrator".
         nonlocal seen_users
         if seen_users or request.endpoint in ("static", "auth.setup_admin") or request.endpoint is None:
             return None
@@ -139,17 +147,13 @@ def init_app(app: Flask) -> None:
             return redirect(url_for("auth.setup_admin"))
         seen_users = True
         return None
+    return first_run
 
-    @app.after_request
-    def headers(response):
-        response.vary.add("HX-Request")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        return response
 
-    @app.context_processor
-    def globals_():
-        return {"addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False),
-                "htmx_request": is_htmx, "polling": worker.is_polling, "progress": worker.progress_sentence}
+def security_headers(response):
+    response.vary.add("HX-Request")
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    return response
