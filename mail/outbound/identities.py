@@ -12,14 +12,14 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from mail import oauth, providers, signin
 from mail.outbound import relay, smtp
 from mail.context import MailContext
-from mail.errors import TestReport
+from mail.errors import MailError, TestReport
 from mail.providers import Provider
 from models import Approval, MailAccount, OrgSettings, SendAs, Security, User, db, normalise_address, utcnow
 
@@ -73,9 +73,18 @@ def incoming_credentials(ctx: MailContext, user: User, address: str) -> tuple[st
 def connection_settings(ctx: MailContext, identity: SendAs) -> smtp.SmtpSettings:
     """How to sign in to the identity's SMTP server now: its password, or an OAuth access token
     refreshed under the identity's refresh lease (mail.signin). Raises MailError, SecretError."""
-    if identity.signs_in:
-        return ctx.settings(identity, signin.identity_token(ctx, identity.id), oauth=True)
-    return ctx.settings(identity, ctx.box.decrypt(identity.password_encrypted))
+    if not identity.signs_in:
+        return ctx.settings(identity, ctx.box.decrypt(identity.password_encrypted))
+    identity_id = identity.id
+    try:
+        token = signin.identity_token(ctx, identity_id)
+    except MailError as e:
+        if e.kind == "auth":  # the provider refused the saved sign-in: the list offers Sign in again
+            db.session.rollback()
+            db.session.execute(update(SendAs).where(SendAs.id == identity_id).values(last_error=str(e)))
+            db.session.commit()
+        raise
+    return ctx.settings(db.session.get(SendAs, identity_id), token, oauth=True)
 
 
 def test_signed_in(ctx: MailContext, data: IdentityInput, tokens: oauth.Tokens) -> TestReport:

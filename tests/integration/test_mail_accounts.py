@@ -1,5 +1,7 @@
 """Settings > Mail > Mail Accounts against a real Dovecot: test, create, password, default, delete."""
+import json
 import logging
+from html import unescape as html_unescape
 
 import pytest
 
@@ -169,10 +171,18 @@ def test_microsoft_addresses_are_refused_plainly(rep, dovecot):
 
 def test_typing_a_gmail_address_fills_the_server_and_offers_the_recent_note(rep):
     _, client = rep
-    response = client.post("/settings/mail/accounts/form", data={"email": "ann@gmail.com", "security": "ssl", "leave": "delete"},
-                           headers={"HX-Request": "true"})
+    # Without JavaScript the page comes back filled in; with htmx only the provider region does, and
+    # the browser fills its suggestions into empty fields (issue 13: no swap replaces a typed field).
+    response = client.post("/settings/mail/accounts/form", data={"email": "ann@gmail.com", "security": "ssl", "leave": "delete"})
     html = response.get_data(as_text=True)
     assert 'value="pop.gmail.com"' in html and 'value="995"' in html and "recent:username@gmail.com" in html
+    region = client.post("/settings/mail/accounts/form", data={"email": "ann@gmail.com", "host": "", "security": "ssl"},
+                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert region.lstrip().startswith('<div id="provider-region"') and "<input" not in region
+    fill = json.loads(html_unescape(region.split("data-fill='")[1].split("'")[0]))
+    assert fill == {"server": {"host": "pop.gmail.com", "port": "995", "security": "ssl"},
+                    "empty": {"username": "ann@gmail.com"}}
+    assert "recent:username@gmail.com" in region
     applied = client.post("/settings/mail/accounts/form", data={"email": "ann@gmail.com", "security": "ssl", "leave": "delete",
                                                                 "apply": "gmail"}, headers={"HX-Request": "true"})
     html = applied.get_data(as_text=True)
@@ -184,9 +194,11 @@ def test_typing_a_gmail_address_fills_the_server_and_offers_the_recent_note(rep)
 @pytest.mark.parametrize("security,port", [("starttls", "110"), ("ssl", "995")])
 def test_choosing_the_security_fills_the_usual_port(rep, security, port):
     _, client = rep
-    response = client.post("/settings/mail/accounts/form", data={"security": security, "port": "995" if port == "110" else "110"},
-                           headers={"HX-Request": "true"})
+    response = client.post("/settings/mail/accounts/form", data={"security": security, "port": "995" if port == "110" else "110"})
     assert f'value="{port}"' in response.get_data(as_text=True)
+    page = client.get("/settings/mail/accounts/new").get_data(as_text=True)  # in the browser: the same table
+    ports = json.loads(html_unescape(page.split('data-ports="')[1].split('"')[0]))
+    assert ports == {"ssl": 995, "starttls": 110, "none": 110}
 
 
 def test_add_page_says_pop3_only(rep):
