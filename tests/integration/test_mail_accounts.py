@@ -270,10 +270,16 @@ def test_no_password_reaches_a_page_a_log_or_the_database_in_clear(rep, dovecot,
         account = db.session.scalars(db.select(MailAccount)).one()
         pages.append(client.get(f"/settings/mail/accounts/{account.id}/password"))
         pages.append(client.post(f"/settings/mail/accounts/{account.id}/password", data={"password": password + "x"}))
+    assert_secret_nowhere(password, pages, caplog.text)
+
+
+def assert_secret_nowhere(secret: str, pages, log: str) -> None:
+    """The secret (a password, an OAuth token, a client secret) is in no page, no log line and no
+    database row (tests/integration/oauth searches for tokens with it too)."""
     for page in pages:
-        assert password not in page.get_data(as_text=True)
-    assert password not in caplog.text
+        assert secret not in page.get_data(as_text=True)
+    assert secret not in log
     with db.engine.connect() as connection:
         for table in db.metadata.sorted_tables:
             for row in connection.execute(table.select()):
-                assert password not in " ".join(str(v) for v in row)
+                assert secret not in " ".join(str(v) for v in row)
