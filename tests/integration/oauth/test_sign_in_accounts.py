@@ -139,7 +139,19 @@ def test_a_refused_consent_returns_to_the_form_with_a_sentence(rep, provider, oa
     assert f'value="{user}"' in page  # the form as it was
     assert db.session.scalar(db.select(db.func.count()).select_from(MailAccount)) == 0
     replay = client.get(location[len("http://localhost"):])  # the state was used up
-    assert "did not start here" in client.get("/settings/mail/accounts").get_data(as_text=True) or replay.status_code == 303
+    assert replay.status_code == 303
+    assert "did not start here" in client.get("/settings/mail/accounts").get_data(as_text=True)
+
+
+def test_without_javascript_the_sign_in_continues_through_a_link(rep, provider, oauth_dovecot, mailbox):
+    _, client = rep
+    page = client.post("/mail/oauth/accounts/start", data={**account_fields(oauth_dovecot, mailbox[0]),
+                                                           "provider_id": provider.id})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Continue to Local ID" in html and "code_challenge_method=S256" in html
+    missing = client.post("/mail/oauth/accounts/start", data={**account_fields(oauth_dovecot, mailbox[0]),
+                                                              "provider_id": provider.id, "host": ""})
+    assert missing.status_code == 422
 
 
 def test_a_failed_server_test_keeps_nothing(rep, provider, oauth_server, oauth_dovecot, mailbox):
