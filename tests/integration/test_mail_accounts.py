@@ -162,11 +162,13 @@ def test_a_second_account_with_the_same_server_and_username_is_refused(rep, dove
     assert count_accounts() == 1
 
 
-def test_microsoft_addresses_are_refused_plainly(rep, dovecot):
+def test_microsoft_addresses_are_told_to_sign_in_with_microsoft(rep, dovecot):
     _, client = rep
     response = client.post("/settings/mail/accounts/new", data=form(dovecot, "u", "p", email="someone@outlook.com"),
                            headers={"HX-Request": "true"})
-    assert response.status_code == 422 and "Microsoft no longer accepts passwords over POP3" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Microsoft no longer accepts passwords over POP3" in html
+    assert "sign in with Microsoft instead" in html and "Sign in with Microsoft is not set up in this CRM yet" in html
 
 
 def test_typing_a_gmail_address_fills_the_server_and_offers_the_recent_note(rep):
