@@ -63,12 +63,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         cafile=app.config["MAIL_TLS_CA_FILE"], timeout_s=app.config["MAIL_TIMEOUT_S"],
         max_message_bytes=app.config["MAIL_MAX_MESSAGE_BYTES"])
 
-    from blueprints import (addon_settings, auth, cli, compose, email, errors, mail_settings, records, related,
-                            send_as, settings, setup, web)
+    from blueprints import (addon_settings, auth, cli, compose, email, errors, mail_settings, oauth, records,
+                            related, send_as, settings, setup, web)
 
     web.init_app(app)
     errors.init_app(app)
-    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, addon_settings.bp, related.bp, compose.bp, email.bp, cli.bp):
+    for blueprint in (auth.bp, records.bp, setup.bp, settings.bp, mail_settings.bp, send_as.bp, oauth.bp, addon_settings.bp, related.bp, compose.bp, email.bp, cli.bp):
         app.register_blueprint(blueprint)
     from blueprints import mail_cli
 

@@ -278,7 +278,9 @@ class Security(str, enum.Enum):
 
 class AccountState(str, enum.Enum):
     READY = "ready"  # signed in at its last check
-    AUTH_ERROR = "auth_error"  # the server refused the password: nothing is fetched until it changes
+    # The server refused the password, or the sign-in provider the saved grant ("Sign in again"):
+    # nothing is fetched until the password changes or the user signs in again.
+    AUTH_ERROR = "auth_error"
     ERROR = "error"  # anything else (server down, timeout): retried by itself
 
 
@@ -294,6 +296,28 @@ class ServerColumns:
     security: Mapped[Security] = mapped_column(_enum(Security))
     username: Mapped[str] = mapped_column(String(254))
     password_encrypted: Mapped[str] = mapped_column(Text)
+
+
+class SignInProvider(db.Model):
+    """An OAuth 2.0 provider this organisation signs mailboxes in with: Google or Microsoft (built
+    in: their endpoints come from mail/oauth_providers.toml, key "google" / "microsoft") or one an
+    administrator added by its endpoints. Client ID and secret are encrypted (mail.secrets), never shown."""
+
+    __tablename__ = "sign_in_providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # "google", "microsoft", "custom-<n>"
+    name: Mapped[str] = mapped_column(String(80))
+    authorization_url: Mapped[str] = mapped_column(Text, default="")  # generic providers only
+    token_url: Mapped[str] = mapped_column(Text, default="")
+    revocation_url: Mapped[str] = mapped_column(Text, default="")
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    # Address domains offered this sign-in (one a line); a generic provider is offered to any address.
+    domains: Mapped[str] = mapped_column(Text, default="")
+    covers_smtp: Mapped[bool] = mapped_column(Boolean, default=False)
+    client_id_encrypted: Mapped[str] = mapped_column(Text, default="")
+    client_secret_encrypted: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MailAccount(ServerColumns, db.Model):
@@ -326,8 +350,21 @@ class MailAccount(ServerColumns, db.Model):
     last_poll_skipped: Mapped[int] = mapped_column(Integer, default=0)
     progress_done: Mapped[int] = mapped_column(Integer, default=0)  # live progress of a running poll
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    # Signed in with OAuth 2.0 (SASL XOAUTH2) instead of a password: the provider and its tokens,
+    # encrypted like passwords (mail.secrets); the access token is refreshed before token_expires_at.
+    sign_in_provider_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("sign_in_providers.id", ondelete="SET NULL"), default=None)
+    access_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    token_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
 
     user: Mapped[User] = relationship()
+    sign_in_provider: Mapped[Optional[SignInProvider]] = relationship()
+
+    @property
+    def signs_in(self) -> bool:
+        """True for an account signed in with OAuth 2.0 ("Sign in again" rather than a password)."""
+        return bool(self.refresh_token_encrypted or self.access_token_encrypted)
 
 
 class Approval(str, enum.Enum):
@@ -360,8 +397,23 @@ class SendAs(ServerColumns, db.Model):
     approval_decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Signed in with OAuth 2.0 (SASL XOAUTH2) instead of a password: the provider and its tokens,
+    # encrypted like passwords (mail.secrets); the access token is refreshed before token_expires_at.
+    sign_in_provider_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("sign_in_providers.id", ondelete="SET NULL"), default=None)
+    access_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    token_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    # Outside a poll there is no account lease: a refresh takes this short one (two workers
+    # refreshing one rotating token at once would spend it twice and lose the sign-in).
+    refresh_lease_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+    sign_in_provider: Mapped[Optional[SignInProvider]] = relationship()
+
+    @property
+    def signs_in(self) -> bool:
+        return bool(self.refresh_token_encrypted or self.access_token_encrypted)
 
 
 class SharingMode(str, enum.Enum):

@@ -6,16 +6,19 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField
+from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from mail.guard import validate_allowed_entry
+from mail.oauth import validate_endpoint
 from mail.inbound import pop3
 from mail.outbound import smtp
 
 SECURITY_CHOICES = [SelectChoice("ssl", "SSL/TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "None")]
 LEAVE, DELETE = "leave", "delete"
+POP3_PORTS, SMTP_PORTS = pop3.DEFAULT_PORTS, smtp.DEFAULT_PORTS  # a security's usual port, filled in the browser
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
@@ -87,6 +90,12 @@ class Pop3AccountForm(FlaskForm):
             _set(self.leave, LEAVE)
 
 
+class SignInAccountForm(Pop3AccountForm):
+    """Add POP3 Account with "Sign in with ...": everything but the password, which the sign-in replaces."""
+
+    password = PasswordField("Password", validators=[Optional(), Length(max=256)])
+
+
 class PasswordChangeForm(FlaskForm):
     """Change the incoming or outgoing password: tested before it is kept."""
 
@@ -122,6 +131,13 @@ class SendAsForm(FlaskForm):
     def validate_password(self, field):
         if not self.use_incoming.data and not field.data:
             raise ValidationError("Enter the password, or use the incoming account's credentials.")
+
+
+class SignInSendAsForm(SendAsForm):
+    """Send Mail As with "Sign in with ...": no password, no incoming account's credentials."""
+
+    def validate_password(self, field):
+        return None
 
 
 class VerifyForm(FlaskForm):
@@ -194,3 +210,53 @@ class ApprovalForm(FlaskForm):
 
     decision = RadioField("Decision", choices=[SelectChoice("approve", "Approve"), SelectChoice("deny", "Deny")],
                           validators=[InputRequired("Approve or deny.")])
+
+
+def _endpoint(field, label: str) -> None:
+    try:
+        field.data = validate_endpoint(field.data, label)
+    except ValueError as e:
+        raise ValidationError(str(e)) from None
+
+
+class ClientForm(FlaskForm):
+    """Setup > Sign-in providers: this CRM's client ID and secret at Google or Microsoft (never shown back)."""
+
+    client_id = StringField("Client ID", validators=[Length(max=500)], filters=[_strip])
+    client_secret = PasswordField("Client secret", validators=[Length(max=500)])
+
+
+class GenericProviderForm(ClientForm):
+    """Setup > Sign-in providers: any OAuth 2.0 provider, by its endpoints (Keycloak, for example)."""
+
+    name = StringField("Name", validators=[DataRequired("Enter the name users see, like Northwind Sign-in."),
+                                           Length(max=80)], filters=[_strip])
+    authorization_url = StringField("Authorization endpoint", validators=[DataRequired(), Length(max=2000)],
+                                    filters=[_strip])
+    token_url = StringField("Token endpoint", validators=[DataRequired(), Length(max=2000)], filters=[_strip])
+    revocation_url = StringField("Revocation endpoint (optional)", validators=[Length(max=2000)], filters=[_strip])
+    scopes = StringField("Scopes", validators=[DataRequired("Enter the scopes that allow POP3 (and SMTP)."),
+                                               Length(max=2000)], filters=[_strip])
+    domains = TextAreaField("Address domains (optional)", validators=[Length(max=2000)], filters=[_strip])
+    covers_smtp = BooleanField("Its scopes cover sending (SMTP) too")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="generic", **kwargs)
+
+    def validate_authorization_url(self, field):
+        _endpoint(field, "authorization")
+
+    def validate_token_url(self, field):
+        _endpoint(field, "token")
+
+    def validate_revocation_url(self, field):
+        if field.data:
+            _endpoint(field, "revocation")
+
+    def validate_client_id(self, field):
+        if not field.data:
+            raise ValidationError("Enter the client ID the provider gave this CRM.")
+
+    def validate_client_secret(self, field):
+        if not field.data:
+            raise ValidationError("Enter the client secret the provider gave this CRM.")

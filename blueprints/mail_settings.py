@@ -5,12 +5,12 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import DELETE, HostedAccountForm, Pop3AccountForm
+from blueprints.mail_forms import DELETE, POP3_PORTS, HostedAccountForm, Pop3AccountForm
 from blueprints.mail_glue import get_account_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.org import org_settings
 from mail.inbound import accounts, worker
-from mail import providers
+from mail import providers, signin
 from mail.inbound.accounts import AccountInput
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
@@ -42,10 +42,26 @@ def _input(form: Pop3AccountForm) -> AccountInput:
                         leave_on_server=form.leave.data != DELETE)
 
 
-def _account_form(form, report=None, status=200):
-    provider = providers.lookup(form.email.data or "")
-    return render(ACCOUNT_FORM, "account_form", status=status, form=form, report=report, provider=provider,
-                  hosted=hosted_offer(), hosted_form=HostedAccountForm(prefix="hosted"))
+def account_form(form, report=None, status=200, sign_in_error=None, block="account_form", hosted_form=None,
+                 with_provider=True):
+    """The Add POP3 Account form (or, for a look-up while typing, only its provider region)."""
+    address = form.email.data or ""
+    provider = providers.lookup(address) if with_provider else None
+    return render(ACCOUNT_FORM, block, status=status, form=form, report=report, provider=provider, ports=POP3_PORTS,
+                  hosted=hosted_offer(), hosted_form=hosted_form or HostedAccountForm(prefix="hosted"),
+                  offers=signin.offers(address), built_in=signin.built_in_for(address), sign_in_error=sign_in_error,
+                  fill=fill_suggestions(provider, address, (provider.pop_host, provider.pop_port, provider.pop_security)
+                                        if provider and not provider.blocked else None))
+
+
+def fill_suggestions(provider, address: str, server: tuple | None) -> dict:
+    """What the page may fill in by itself, in the browser, into fields still empty (issue 13):
+    the provider's server (with its port and security, only while the server field is empty)
+    and the username."""
+    suggestions: dict = {"empty": {"username": address} if address else {}}
+    if server:
+        suggestions["server"] = {"host": server[0], "port": str(server[1]), "security": server[2]}
+    return suggestions
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -54,18 +70,18 @@ def account_new():
     """Add POP3 Account; Create Account tests the settings first and saves only if sign-in worked."""
     form = Pop3AccountForm()
     if request.method == "GET":
-        return _account_form(form)
+        return account_form(form)
     if not form.validate():
-        return _account_form(form, status=422)
+        return account_form(form, status=422)
     if accounts.duplicate_exists(current_user, form.host.data, form.username.data):
         form.username.errors.append("You already have an account with this username on this server.")
-        return _account_form(form, status=422)
+        return account_form(form, status=422)
     if (provider := providers.lookup(form.email.data)) and provider.blocked:
         form.email.errors.append(provider.note)
-        return _account_form(form, status=422)
+        return account_form(form, status=422)
     account, report = accounts.create(mail_context(), current_user, _input(form))
     if account is None:
-        return _account_form(form, report, status=422)
+        return account_form(form, report, status=422)
     flash(f"Created the account {account.name}." + (f" {report.warning}" if report.warning else ""), "success")
     return redirect_to(url_for("mail_settings.account_list"))
 
@@ -75,8 +91,11 @@ def account_new():
 def account_form_refresh():
     """The form again with what it fills by itself (provider settings, usual port, Gmail's note)."""
     form = Pop3AccountForm()
-    form.fill_defaults(providers.lookup(form.email.data or ""), apply_gmail=request.form.get("apply") == "gmail")
-    return _account_form(form)
+    apply_gmail = request.form.get("apply") == "gmail"
+    if is_htmx() and not apply_gmail:  # a look-up while typing: only the region it changes (issue 13)
+        return account_form(form, block="provider_region")
+    form.fill_defaults(providers.lookup(form.email.data or ""), apply_gmail=apply_gmail)
+    return account_form(form)
 
 
 @bp.route("/accounts/test", methods=["POST"])
@@ -85,8 +104,8 @@ def account_test():
     """Test Account: a real POP3 session, reported step by step in the form; nothing is saved."""
     form = Pop3AccountForm()
     if not form.validate():
-        return _account_form(form, status=422)
-    return _account_form(form, accounts.test(mail_context(), _input(form)))
+        return account_form(form, status=422)
+    return account_form(form, accounts.test(mail_context(), _input(form)))
 
 
 @bp.route("/accounts/hosted", methods=["POST"])
@@ -99,15 +118,13 @@ def account_hosted():
         "name": org.hosted_domain, "email": current_user.email, "host": org.hosted_pop_host,
         "port": org.hosted_pop_port, "security": org.hosted_pop_security, "username": current_user.email})
     if not hosted_form.validate():
-        return render(ACCOUNT_FORM, "account_form", status=422, form=form, report=None, provider=None,
-                      hosted=org, hosted_form=hosted_form)
+        return account_form(form, status=422, hosted_form=hosted_form, with_provider=False)
     data = _input(form)
     data.password = hosted_form.password.data
     account, report = accounts.create(mail_context(), current_user, data)
     if account is None:
         hosted_form.password.errors.append(str(report.error))
-        return render(ACCOUNT_FORM, "account_form", status=422, form=form, report=None, provider=None,
-                      hosted=org, hosted_form=hosted_form)
+        return account_form(form, status=422, hosted_form=hosted_form, with_provider=False)
     flash(f"Created the account {account.name}.", "success")
     return redirect_to(url_for("mail_settings.account_list"))
 

@@ -6,8 +6,10 @@ from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import SendAsForm, VerifyForm
+from blueprints.mail_forms import SMTP_PORTS, SendAsForm, VerifyForm
 from blueprints.mail_glue import get_identity_or_404, mail_context, password_change
+from blueprints.mail_settings import fill_suggestions
+from mail import signin
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.outbound import identities, relay
 from mail.errors import MailError
@@ -25,10 +27,16 @@ def identity_list():
                   confirm=ConfirmForm(), relay_on=relay.relay_configured())
 
 
-def _form(form, report=None, status=200):
-    incoming = identities.incoming_account_for(current_user, form.from_address.data or "")
-    return render(FORM, "identity_form", status=status, form=form, report=report, incoming=incoming,
-                  relay_on=relay.relay_configured())
+def identity_form(form, report=None, status=200, sign_in_error=None, block="identity_form"):
+    """The Add Send Mail As form (or, for a look-up while typing, only its provider region)."""
+    address = form.from_address.data or ""
+    incoming = identities.incoming_account_for(current_user, address)
+    server = identities.suggested_server(address)
+    suggested = (server.smtp_host, server.smtp_port, server.smtp_security) if server and not server.blocked else None
+    return render(FORM, block, status=status, form=form, report=report, incoming=incoming,
+                  relay_on=relay.relay_configured(), offers=signin.offers(address, smtp=True), ports=SMTP_PORTS,
+                  built_in=signin.built_in_for(address), sign_in_error=sign_in_error,
+                  fill=fill_suggestions(server, address, suggested))
 
 
 def _input(form: SendAsForm) -> IdentityInput | None:
@@ -48,7 +56,7 @@ def _input(form: SendAsForm) -> IdentityInput | None:
     return data
 
 
-def _start_proof(identity) -> None:
+def start_proof(identity) -> None:
     """Mail a code through the relay, or without one put the address before an administrator; say which."""
     address = identity.from_address  # read now: sending ends the transaction
     try:
@@ -66,14 +74,14 @@ def _start_proof(identity) -> None:
 def identity_new():
     """Add an identity: tested first, then kept unverified until its address is proven."""
     if request.method == "GET":
-        return _form(SendAsForm(data=identities.new_identity_defaults(current_user)))
+        return identity_form(SendAsForm(data=identities.new_identity_defaults(current_user)))
     form = SendAsForm()
     if not form.validate() or (data := _input(form)) is None:
-        return _form(form, status=422)
+        return identity_form(form, status=422)
     identity, report = identities.create(mail_context(), current_user, data)
     if identity is None:
-        return _form(form, report, status=422)
-    _start_proof(identity)
+        return identity_form(form, report, status=422)
+    start_proof(identity)
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 
@@ -82,8 +90,10 @@ def identity_new():
 def identity_form_refresh():
     """The form again with what it fills in by itself (provider settings, usual port)."""
     form = SendAsForm()
+    if is_htmx() and request.form.get("region") == "provider":  # a look-up while typing (issue 13)
+        return identity_form(form, block="provider_region")
     form.fill_defaults(identities.suggested_server(form.from_address.data or ""))
-    return _form(form)
+    return identity_form(form)
 
 
 @bp.route("/test", methods=["POST"])
@@ -92,8 +102,8 @@ def identity_test():
     """Test: connect, EHLO, secure, sign in; nothing is saved."""
     form = SendAsForm()
     if not form.validate() or (data := _input(form)) is None:
-        return _form(form, status=422)
-    return _form(form, identities.test(mail_context(), data))
+        return identity_form(form, status=422)
+    return identity_form(form, identities.test(mail_context(), data))
 
 
 @bp.route("/<int:identity_id>/verify", methods=["GET", "POST"])
@@ -120,7 +130,7 @@ def identity_verify(identity_id: int):
 def identity_code_send(identity_id: int):
     """Send a new code (through the relay), or without a relay ask an administrator to approve."""
     identity = get_identity_or_404(identity_id)
-    _start_proof(identity)
+    start_proof(identity)
     return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
 
 

@@ -5,15 +5,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm, UserForm
-from blueprints.mail_forms import ApprovalForm, MailAddonAdminForm, RelayForm
+from blueprints.mail_forms import ApprovalForm, ClientForm, GenericProviderForm, MailAddonAdminForm, RelayForm
+from blueprints.oauth import redirect_uri
 from blueprints.web import admin_required, is_htmx, redirect_to, render
 from crm import users
+from mail import signin
 from mail.org import MAIL_SETTINGS_FIELDS, mail_addon_enabled, org_settings, save_mail_settings, set_mail_addon_enabled
 from mail.outbound import identities, relay
 from mail.outbound.relay import RelayInput
 
 bp = Blueprint("setup", __name__, url_prefix="/setup")
 MAIL_ADDON = "setup/mail_addon.html"
+SIGN_IN = "setup/sign_in_providers.html"
 
 
 @bp.route("/")
@@ -139,3 +142,62 @@ def send_as_decide(identity_id: int):
     if is_htmx():
         return _mail_addon_page("send_as_requests")
     return redirect_to(url_for("setup.mail_addon"))
+
+
+def _sign_in_page(status: int = 200, client_forms: dict | None = None, generic_form=None):
+    """Setup > Mail Add-on > Sign-in providers; a failed form replaces its blank one."""
+    client_forms = client_forms or {}
+    built_in = [(p, row, client_forms.get(p.key) or ClientForm(prefix=p.key)) for p, row in signin.built_in_rows()]
+    return render(SIGN_IN, status=status, built_in=built_in, generic=signin.generic_rows(),
+                  generic_form=generic_form or GenericProviderForm(), redirect_uri=redirect_uri(),
+                  confirm=ConfirmForm(), is_configured=signin.is_configured)
+
+
+@bp.route("/addons/mail/sign-in")
+@admin_required
+def sign_in_providers():
+    """Sign-in providers: Google, Microsoft and any OAuth 2.0 provider, with the redirect URL to register."""
+    return _sign_in_page()
+
+
+@bp.route("/addons/mail/sign-in/<any(google,microsoft):key>", methods=["POST"])
+@admin_required
+def sign_in_client_save(key: str):
+    """Save this CRM's client ID and secret at Google or Microsoft (encrypted; blank keeps the saved one)."""
+    form = ClientForm(prefix=key)
+    configured = any(signin.is_configured(row) for p, row in signin.built_in_rows() if p.key == key)
+    valid = form.validate()
+    if valid and not configured and not (form.client_id.data and form.client_secret.data):
+        form.client_secret.errors.append("Enter both the client ID and the client secret.")
+        valid = False
+    if not valid:
+        return _sign_in_page(422, client_forms={key: form})
+    row = signin.save_built_in(current_app.extensions["mail"], key, form.client_id.data, form.client_secret.data)
+    flash(f"Sign in with {row.name} is set up.", "success")
+    return redirect_to(url_for("setup.sign_in_providers"))
+
+
+@bp.route("/addons/mail/sign-in/new", methods=["POST"])
+@admin_required
+def sign_in_provider_add():
+    """Add an OAuth 2.0 provider by its endpoints and scopes."""
+    form = GenericProviderForm()
+    if not form.validate():
+        return _sign_in_page(422, generic_form=form)
+    row = signin.add_generic(current_app.extensions["mail"], signin.GenericInput(
+        name=form.name.data, authorization_url=form.authorization_url.data, token_url=form.token_url.data,
+        scopes=form.scopes.data, client_id=form.client_id.data, client_secret=form.client_secret.data,
+        revocation_url=form.revocation_url.data, domains=form.domains.data, covers_smtp=form.covers_smtp.data))
+    flash(f"Sign in with {row.name} is set up.", "success")
+    return redirect_to(url_for("setup.sign_in_providers"))
+
+
+@bp.route("/addons/mail/sign-in/<int:provider_id>/delete", methods=["POST"])
+@admin_required
+def sign_in_provider_delete(provider_id: int):
+    """Remove a provider (asked first): addresses signed in with it stop until signed in some other way."""
+    row = signin.get_provider(provider_id) or abort(404)
+    name = row.name
+    signin.remove(row)
+    flash(f"Removed the sign-in provider {name}.", "success")
+    return redirect_to(url_for("setup.sign_in_providers"))

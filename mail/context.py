@@ -22,11 +22,12 @@ class MailContext:
         org = db.session.get(OrgSettings, 1)
         return policy_from_config(self.allow_local, org.allowed_mail_hosts if org else "")
 
-    def settings(self, server, password: str) -> ServerSettings:
-        """How to reach `server` (a MailAccount, a SendAs or a form's input) with this password."""
+    def settings(self, server, password: str, oauth: bool = False) -> ServerSettings:
+        """How to reach `server` (a MailAccount, a SendAs or a form's input) with this password,
+        or with oauth, this OAuth access token (signed in with SASL XOAUTH2)."""
         security = getattr(server.security, "value", server.security)
         return ServerSettings(host=server.host, port=server.port, security=security, username=server.username,
-                              password=password, timeout_s=self.timeout_s, cafile=self.cafile)
+                              password=password, timeout_s=self.timeout_s, cafile=self.cafile, oauth=oauth)
 
     def policy_then_release(self) -> GuardPolicy:
         """The guard policy; then the transaction ends and gives its connection back.

@@ -1,8 +1,9 @@
 """Well-known mail providers: fill in the server settings from the address's domain.
 
 The table itself is data, in providers.toml beside this module: the providers' published
-settings for third-party clients. A provider marked blocked cannot be added with a password at
-all; the form shows its note instead.
+settings for third-party clients. A provider marked blocked cannot be added at all; the form
+shows its note instead. `key` names the entry, which mail/oauth_providers.toml refers to when the
+provider's addresses can sign in with OAuth 2.0 (Google, Microsoft).
 """
 from __future__ import annotations
 
@@ -24,16 +25,17 @@ class Provider:
     smtp_security: str
     note: str = ""
     blocked: bool = False
+    key: str = ""
 
 
 def _load(path: Path) -> tuple[dict[str, str], dict[str, Provider]]:
     table = tomllib.loads(path.read_text(encoding="utf-8"))
     notes = table.pop("notes")
     by_domain: dict[str, Provider] = {}
-    for entry in table.values():
+    for key, entry in table.items():
         note = notes.get(entry.get("note", ""), entry.get("note", "")).format(name=entry["name"])
         provider = Provider(entry.get("display", entry["name"]), *entry["pop"], *entry["smtp"],
-                            note=note, blocked=entry.get("blocked", False))
+                            note=note, blocked=entry.get("blocked", False), key=key)
         by_domain.update(dict.fromkeys(entry["domains"], provider))
     return notes, by_domain
 

@@ -33,6 +33,8 @@ class ServerSettings:
     password: str = field(repr=False)
     timeout_s: float = TIMEOUT_S
     cafile: str | None = None  # extra CA bundle, trusted on top of the system store
+    # password holds an OAuth 2.0 access token, sent with SASL XOAUTH2 (mail.sasl), never as a password
+    oauth: bool = False
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from crm import users
 from models import db
 from tests.pg import PostgresCluster
 from tests.servers import *  # noqa: F401,F403  (Dovecot and SMTP fixtures)
+from tests.oauth_servers import *  # noqa: F401,F403  (the OAuth server, and Dovecot and aiosmtpd checking its tokens)
 
 BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct horse battery"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from mail import oauth, signin
 from mail.inbound import pop3
 from mail.context import MailContext
 from mail.errors import TestReport
@@ -75,6 +76,65 @@ def create(ctx: MailContext, user: User, data: AccountInput) -> tuple[MailAccoun
     db.session.add(account)
     db.session.commit()
     return account, report
+
+
+def connection_settings(ctx: MailContext, account: MailAccount) -> pop3.Pop3Settings:
+    """How to sign in to the account's server now: its password, or for an account signed in with
+    OAuth 2.0 an access token, refreshed first if it is about to expire (only a poll holding the
+    account's lease calls this). Ends the caller's transaction when it refreshes.
+
+    Raises SecretError for a password that cannot be decrypted, MailError when the provider
+    refuses the sign-in ('auth': Sign in again) or cannot be reached ('network').
+    """
+    if account.signs_in:
+        host, port, security, username = account.host, account.port, account.security.value, account.username
+        token = signin.account_token(ctx, account)
+        return pop3.Pop3Settings(host=host, port=port, security=security, username=username, password=token,
+                                 timeout_s=ctx.timeout_s, cafile=ctx.cafile, oauth=True)
+    return settings_for(ctx, account.host, account.port, account.security.value, account.username,
+                        password_of(ctx, account))
+
+
+def test_signed_in(ctx: MailContext, data: AccountInput, tokens: oauth.Tokens) -> TestReport:
+    """Test Account with a fresh sign-in's access token (XOAUTH2); nothing is saved."""
+    settings = ctx.settings(data, tokens.access_token, oauth=True)
+    return pop3.test_account(settings, ctx.policy_then_release())
+
+
+def create_signed_in(ctx: MailContext, user: User, data: AccountInput, provider_id: int,
+                     tokens: oauth.Tokens) -> tuple[MailAccount | None, TestReport]:
+    """Test the account with the sign-in's token, then save it with its tokens (encrypted)."""
+    report = test_signed_in(ctx, data, tokens)
+    if not report.ok:
+        return None, report
+    first = not user_accounts(user)
+    account = MailAccount(
+        user_id=user.id, name=data.name, email=data.email.strip().lower(), host=data.host.strip().lower(),
+        port=data.port, security=Security(data.security), username=data.username, password_encrypted="",
+        leave_on_server=data.leave_on_server, is_default=first, state=AccountState.READY,
+        uidl_supported=report.uidl_supported is not False, last_checked_at=utcnow(), last_error="")
+    signin.store_tokens(ctx, account, provider_id, tokens)
+    db.session.add(account)
+    db.session.commit()
+    return account, report
+
+
+def sign_in_again(ctx: MailContext, account: MailAccount, provider_id: int, tokens: oauth.Tokens) -> TestReport:
+    """Test the account with a new sign-in; if it works keep the tokens and poll again at once.
+
+    The fetch ledger is untouched: nothing fetched before comes again.
+    """
+    data = AccountInput(name=account.name, email=account.email, host=account.host, port=account.port,
+                        security=account.security.value, username=account.username, password="")
+    account_id = account.id
+    report = test_signed_in(ctx, data, tokens)
+    if report.ok:
+        account = db.session.get(MailAccount, account_id)
+        signin.store_tokens(ctx, account, provider_id, tokens)
+        account.state, account.last_error, account.last_checked_at = AccountState.READY, "", utcnow()
+        account.next_poll_at, account.backoff_s = None, 0  # due at once
+        db.session.commit()
+    return report
 
 
 def password_of(ctx: MailContext, account: MailAccount) -> str:

@@ -10,7 +10,7 @@ import poplib
 import socket
 from typing import Any, Callable
 
-from mail import errors, guard
+from mail import errors, guard, sasl
 from mail.errors import MailError, Step, TestReport
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
 from mail.servers import SECURITY_CHOICES, TIMEOUT_S, Progress, ServerSettings, run_test  # noqa: F401  (API)
@@ -130,6 +130,10 @@ def _starttls(client: poplib.POP3, settings: Pop3Settings, progress: Progress) -
 
 
 def _login(client: poplib.POP3, settings: Pop3Settings, progress: Progress) -> None:
+    if settings.oauth:
+        _sign_in_xoauth2(client, settings)
+        progress("Signed in", f"as {settings.username}")
+        return
     if any(c in settings.username + settings.password for c in "\r\n"):
         raise MailError("auth", "The username or password contains a line break, which cannot be sent.")
     try:
@@ -143,6 +147,19 @@ def _login(client: poplib.POP3, settings: Pop3Settings, progress: Progress) -> N
             raise errors.protocol(reply, settings.secrets) from None
         raise errors.auth(reply, settings.secrets) from None
     progress("Signed in", f"as {settings.username}")
+
+
+def _sign_in_xoauth2(client: poplib.POP3, settings: Pop3Settings) -> None:
+    """AUTH XOAUTH2 with the access token, always in two steps (Microsoft refuses one line)."""
+    try:
+        sasl.pop3_xoauth2(client, settings.username, settings.password)
+    except ValueError:
+        raise MailError("auth", "The username contains a control character, which cannot be sent.") from None
+    except poplib.error_proto as exc:
+        reply = _reply(exc)
+        if reply == "-ERR EOF":
+            raise errors.closed() from None
+        raise errors.protocol(reply, settings.secrets) from None
 
 
 class Pop3Session:

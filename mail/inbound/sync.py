@@ -109,11 +109,11 @@ def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None
         raise LookupError(f"There is no mail account {account_id}.")
     result = PollResult(account_id)
     try:
-        password = accounts.password_of(ctx, account)
+        settings = accounts.connection_settings(ctx, account)  # an OAuth token is refreshed here, in the lease
     except SecretError as exc:
         return _failed(account_id, result, MailError("auth", str(exc)))
-    settings = accounts.settings_for(ctx, account.host, account.port, account.security.value,
-                                     account.username, password)
+    except MailError as exc:  # the provider refused the sign-in (Sign in again) or was unreachable (backoff)
+        return _failed(account_id, result, exc)
     try:
         poll = _Poll(account, result, progress=progress, limit=max_message_bytes,
                      batch_size=min(max(1, batch_size), BATCH_SIZE), lease_owner=lease_owner, lease_s=lease_s,

@@ -12,14 +12,14 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mail import providers
+from mail import oauth, providers, signin
 from mail.outbound import relay, smtp
 from mail.context import MailContext
-from mail.errors import TestReport
+from mail.errors import MailError, TestReport
 from mail.providers import Provider
 from models import Approval, MailAccount, OrgSettings, SendAs, Security, User, db, normalise_address, utcnow
 
@@ -65,9 +65,60 @@ def incoming_account_for(user: User, address: str) -> MailAccount | None:
 def incoming_credentials(ctx: MailContext, user: User, address: str) -> tuple[str, str] | None:
     """Username and password of the user's POP3 account of this address, or None without one."""
     account = incoming_account_for(user, address)
-    if account is None:
+    if account is None or account.signs_in:  # a sign-in's token is for POP3 alone: sign in here too
         return None
     return account.username, ctx.box.decrypt(account.password_encrypted)
+
+
+def connection_settings(ctx: MailContext, identity: SendAs) -> smtp.SmtpSettings:
+    """How to sign in to the identity's SMTP server now: its password, or an OAuth access token
+    refreshed under the identity's refresh lease (mail.signin). Raises MailError, SecretError."""
+    if not identity.signs_in:
+        return ctx.settings(identity, ctx.box.decrypt(identity.password_encrypted))
+    identity_id = identity.id
+    try:
+        token = signin.identity_token(ctx, identity_id)
+    except MailError as e:
+        if e.kind == "auth":  # the provider refused the saved sign-in: the list offers Sign in again
+            db.session.rollback()
+            db.session.execute(update(SendAs).where(SendAs.id == identity_id).values(last_error=str(e)))
+            db.session.commit()
+        raise
+    return ctx.settings(db.session.get(SendAs, identity_id), token, oauth=True)
+
+
+def test_signed_in(ctx: MailContext, data: IdentityInput, tokens: oauth.Tokens) -> TestReport:
+    """Test the SMTP server with a fresh sign-in's access token (XOAUTH2); nothing is saved."""
+    return smtp.test_identity(ctx.settings(data, tokens.access_token, oauth=True), ctx.policy_then_release())
+
+
+def create_signed_in(ctx: MailContext, user: User, data: IdentityInput, provider_id: int,
+                     tokens: oauth.Tokens) -> tuple[SendAs | None, TestReport]:
+    """Test with the sign-in's token, then keep the identity (unverified) with its tokens, encrypted."""
+    report = test_signed_in(ctx, data, tokens)
+    if not report.ok:
+        return None, report
+    identity = SendAs(user_id=user.id, from_name=data.from_name, from_address=data.from_address.strip().lower(),
+                      host=data.host.strip().lower(), port=data.port, security=Security(data.security),
+                      username=data.username, password_encrypted="", verified=False, last_error="")
+    signin.store_tokens(ctx, identity, provider_id, tokens)
+    db.session.add(identity)
+    db.session.commit()
+    return identity, report
+
+
+def sign_in_again(ctx: MailContext, identity: SendAs, provider_id: int, tokens: oauth.Tokens) -> TestReport:
+    """Test with a new sign-in; if it works, keep its tokens in place of the old ones."""
+    identity_id = identity.id
+    data = IdentityInput(identity.from_name, identity.from_address, identity.host, identity.port,
+                         identity.security.value, identity.username, "")
+    report = test_signed_in(ctx, data, tokens)
+    if report.ok:
+        identity = db.session.get(SendAs, identity_id)
+        signin.store_tokens(ctx, identity, provider_id, tokens)
+        identity.last_error = ""
+        db.session.commit()
+    return report
 
 
 def _hosted_server(address: str) -> Provider | None:

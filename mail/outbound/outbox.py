@@ -16,7 +16,7 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from sqlalchemy import func, select, text
 
 from mail.inbound import matching, store
-from mail.outbound import smtp
+from mail.outbound import identities, smtp
 from mail.context import MailContext
 from mail.errors import MailError, counted
 from mail.org import org_zone
@@ -193,7 +193,10 @@ def send(ctx: MailContext, user: User, out: Outgoing) -> Email:
     if len(out.recipients) > MAX_RECIPIENTS:
         reason = f"A message can go to at most {MAX_RECIPIENTS} recipients; this one has {len(out.recipients)}."
         raise SendError(reason, _keep(user, raw, out, SendState.DRAFT, reason))
-    settings = ctx.settings(identity, ctx.box.decrypt(identity.password_encrypted))
+    try:
+        settings = identities.connection_settings(ctx, identity)  # may refresh a sign-in's token
+    except MailError as e:
+        raise SendError(f"The message was not sent: {e}") from None
     policy = ctx.policy()
     email = _reserve(user, raw, out)  # commits: nothing of the database is held from here to the answer
     try:

@@ -10,7 +10,7 @@ import smtplib
 import socket
 from email.message import EmailMessage
 
-from mail import errors, guard
+from mail import errors, guard, sasl
 from mail.errors import MailError, TestReport
 from mail.guard import GuardPolicy, describe_tls, peer, tls_context, wrap_tls
 from mail.servers import SECURITY_CHOICES, TIMEOUT_S, Progress, ServerSettings, run_test  # noqa: F401  (API)
@@ -138,7 +138,10 @@ def _open(settings: SmtpSettings, policy: GuardPolicy, progress: Progress) -> sm
             if not client.has_extn("auth"):
                 raise MailError("auth", "The server does not offer sign-in on this connection; "
                                         "check the security setting and port.")
-            client.login(settings.username, settings.password)
+            if settings.oauth:  # XOAUTH2 in two steps, the token never in smtplib's debug output
+                sasl.smtp_xoauth2(client, settings.username, settings.password)
+            else:
+                client.login(settings.username, settings.password)
             progress("Signed in", f"as {settings.username}")
     except Exception as exc:
         client.close()

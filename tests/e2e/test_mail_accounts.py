@@ -50,3 +50,29 @@ def test_add_test_create_and_change_the_password_of_a_pop3_account(page: Page, m
     page.get_by_label("New password").fill("the-new-password")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("The password of Work has been changed.")
+
+
+def test_typing_on_while_the_address_is_looked_up_loses_nothing(page: Page, mail_live_server):
+    """Issue 13.4: email, Tab, server name typed quickly; the look-up never replaces the field the
+    user is in nor a typed value, and fills only the empty ones (the username here)."""
+    sign_in(page, mail_live_server, mail_live_server.rep)
+    page.goto(mail_live_server.url + "/settings/mail/accounts/new")
+    looked_up = []
+    page.on("response", lambda r: looked_up.append(r) if r.url.endswith("/settings/mail/accounts/form") else None)
+    page.get_by_label("Email Address").press_sequentially("ann@nowhere.example", delay=5)
+    page.keyboard.press("Tab")  # the look-up starts now...
+    page.keyboard.type("pop.nowhere.example", delay=40)  # ...and answers while this is typed
+    server = page.get_by_label("Incoming Server")
+    expect(server).to_be_focused()
+    page.wait_for_timeout(300)
+    assert looked_up, "the address look-up did not run"
+    expect(server).to_have_value("pop.nowhere.example")
+    expect(page.get_by_label("Username")).to_have_value("ann@nowhere.example")  # empty: filled in
+
+    page.get_by_label("Username").fill("ann")
+    page.get_by_label("Email Address").fill("ann@gmail.com")
+    page.get_by_label("Email Address").press("Tab")
+    expect(page.locator(".provider-note")).to_contain_text("Gmail")
+    page.wait_for_timeout(200)
+    expect(server).to_have_value("pop.nowhere.example")  # a typed server is never replaced by Gmail's
+    expect(page.get_by_label("Username")).to_have_value("ann")

@@ -14,6 +14,8 @@ def _post_routes(app):
                 values["kind"] = "leads"
             if "action" in rule.arguments:
                 values["action"] = "activate"
+            if "key" in rule.arguments:
+                values["key"] = "google"
             yield rule.build(values)[1]
 
 

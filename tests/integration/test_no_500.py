@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from crm import users
-from models import Contact, Lead, MailAccount, SendAs, db
+from models import Contact, Lead, MailAccount, SendAs, SignInProvider, db
 from tests.conftest import PASSWORD
 from tests.integration.test_send_email import sender  # noqa: F401  (fixture)
 from tests.mail_factory import make_email, save_record
@@ -63,7 +63,10 @@ def world(mail_app, smtp_server):
     identity = SendAs(user_id=admin.id, from_name="Ada", from_address="ada@northwind.example",
                       host=smtp_server.host, port=smtp_server.port, security="starttls", username=login,
                       password_encrypted=box.encrypt(password), verified=True)
-    db.session.add_all([lead, contact, account, identity])
+    provider = SignInProvider(key="custom-1", name="Local ID", authorization_url="https://id.example.com/auth",
+                              token_url="https://id.example.com/token", scopes="mail",
+                              client_id_encrypted=box.encrypt("crm"), client_secret_encrypted=box.encrypt("s"))
+    db.session.add_all([lead, contact, account, identity, provider])
     db.session.commit()
     save_record(lead, {})
     email = make_email(admin, subject="Question", record_ids=(lead.id,))
@@ -71,7 +74,8 @@ def world(mail_app, smtp_server):
     client = mail_app.test_client()
     assert client.post("/signin", data={"email": admin.email, "password": PASSWORD}).status_code == 303
     ids = {"record_id": lead.id, "email_id": email.id, "account_id": account.id, "identity_id": identity.id,
-           "user_id": rep.id, "attachment_id": 1, "change_id": 1, "kind": "leads", "action": "activate"}
+           "user_id": rep.id, "attachment_id": 1, "change_id": 1, "kind": "leads", "action": "activate",
+           "key": "google", "provider_id": provider.id}
     return mail_app, client, ids
 
 
@@ -91,7 +95,7 @@ def _check(response, what: str) -> None:
 def test_ids_past_64_bits_are_a_404_on_every_route(world):
     app, client, ids = world
     for rule in _rules(app):
-        int_args = [arg for arg in rule.arguments if arg not in ("kind", "action")]
+        int_args = [arg for arg in rule.arguments if arg not in ("kind", "action", "key")]
         if not int_args:
             continue
         url = _url(rule, ids, **{arg: HUGE for arg in int_args})
@@ -104,7 +108,7 @@ def test_ids_past_64_bits_are_a_404_on_every_route(world):
 def test_hostile_query_values_on_every_page(world, value):
     app, client, ids = world
     query = {name: value for name in ("q", "page", "folder", "label", "unread", "back", "next", "all", "images",
-                                      "inline", "kind", "mode")}
+                                      "inline", "kind", "mode", "state", "code", "error")}
     for rule in _rules(app):
         if "GET" in rule.methods:
             url = _url(rule, ids)

@@ -34,10 +34,19 @@ def test_lookup_by_domain_ignores_case(address, pop_host, smtp_host):
 
 @pytest.mark.parametrize("address", ["a@outlook.com", "a@hotmail.com", "a@live.com", "a@msn.com",
                                      "a@office365.com", "A@Outlook.COM"])
-def test_microsoft_mailboxes_blocked_with_explanation(address):
+def test_microsoft_mailboxes_sign_in_with_microsoft_and_mention_the_pop_switch(address):
     provider = lookup(address)
-    assert provider is not None and provider.blocked
+    assert provider is not None and not provider.blocked and provider.key == "microsoft"
+    assert (provider.pop_host, provider.pop_port, provider.pop_security) == ("outlook.office365.com", 995, "ssl")
     assert provider.note == MICROSOFT_NOTE
+    assert "sign in with Microsoft" in MICROSOFT_NOTE and "Let devices and apps use POP" in MICROSOFT_NOTE
+
+
+def test_the_built_in_sign_in_providers_name_existing_mail_providers():
+    from mail import oauth
+    keys = {p.key for p in PROVIDERS.values()}
+    for provider in oauth.BUILT_IN.values():
+        assert provider.mail_providers and set(provider.mail_providers) <= keys
 
 
 @pytest.mark.parametrize("address", ["a@icloud.com", "a@me.com", "a@mac.com"])

@@ -1,0 +1,171 @@
+"""Sign in with Google, Microsoft or another provider: off to the provider, and back.
+
+Starting keeps the `state`, the PKCE verifier and what the form said (never a secret) in the
+Flask session; the callback checks the state, exchanges the code, tests the account or address
+step by step with the new access token and only then keeps it (or, signing in again, its tokens).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, render_template, request, session, url_for
+from flask_login import current_user
+
+from blueprints import mail_settings, send_as
+from blueprints.mail_forms import DELETE, SignInAccountForm, SignInSendAsForm
+from blueprints.mail_glue import get_account_or_404, get_identity_or_404, mail_context
+from blueprints.web import is_htmx, mail_addon_required, redirect_to
+from mail import oauth, signin
+from mail.errors import MailError
+from mail.inbound import accounts
+from mail.inbound.accounts import AccountInput
+from mail.outbound import identities
+from mail.outbound.identities import IdentityInput
+
+bp = Blueprint("oauth", __name__, url_prefix="/mail/oauth")
+PENDING = "oauth_sign_in"  # the session key of the sign-in under way
+ACCOUNT_FIELDS = ("name", "email", "host", "port", "security", "username", "leave")
+IDENTITY_FIELDS = ("from_name", "from_address", "host", "port", "security", "username")
+
+
+def redirect_uri() -> str:
+    """The address to register with each provider (Setup > Sign-in providers shows it)."""
+    return url_for("oauth.callback", _external=True)
+
+
+def _provider_or_404():
+    row = signin.get_provider(request.form.get("provider_id", type=int) or 0)
+    return row if signin.is_configured(row) else abort(404)
+
+
+def _go(row, purpose: str, login_hint: str, target_id: int = 0, fields: dict | None = None):
+    """Remember the sign-in in the session and send the browser to the provider."""
+    started = oauth.start_sign_in(signin.client(mail_context(), row, redirect_uri()), login_hint=login_hint)
+    session[PENDING] = {"state": started.state, "verifier": started.code_verifier, "provider_id": row.id,
+                        "purpose": purpose, "target_id": target_id, "user_id": current_user.id,
+                        "fields": fields or {}}
+    if is_htmx():  # a full navigation; a redirect after a form post would meet CSP form-action
+        return redirect_to(started.url)
+    return render_template("mail_settings/sign_in_continue.html", url=started.url, provider=row.name)
+
+
+@bp.route("/accounts/start", methods=["POST"])
+@mail_addon_required
+def account_sign_in():
+    """Add POP3 Account: "Sign in with ..." with what the form says so far."""
+    row = _provider_or_404()
+    form = SignInAccountForm()
+    if not form.validate():
+        return mail_settings.account_form(form, status=422)
+    if accounts.duplicate_exists(current_user, form.host.data, form.username.data):
+        form.username.errors.append("You already have an account with this username on this server.")
+        return mail_settings.account_form(form, status=422)
+    return _go(row, "account", form.email.data, fields={f: form[f].data for f in ACCOUNT_FIELDS})
+
+
+@bp.route("/send-as/start", methods=["POST"])
+@mail_addon_required
+def identity_sign_in():
+    """Add Send Mail As: "Sign in with ..." with what the form says so far."""
+    row = _provider_or_404()
+    form = SignInSendAsForm()
+    if not form.validate():
+        return send_as.identity_form(form, status=422)
+    return _go(row, "send_as", form.from_address.data, fields={f: form[f].data for f in IDENTITY_FIELDS})
+
+
+@bp.route("/accounts/<int:account_id>/again", methods=["POST"])
+@mail_addon_required
+def account_sign_in_again(account_id: int):
+    """Sign in again: the provider refused the saved sign-in of this account."""
+    account = get_account_or_404(account_id)
+    row = account.sign_in_provider if signin.is_configured(account.sign_in_provider) else abort(404)
+    return _go(row, "account_again", account.email, target_id=account.id)
+
+
+@bp.route("/send-as/<int:identity_id>/again", methods=["POST"])
+@mail_addon_required
+def identity_sign_in_again(identity_id: int):
+    """Sign in again for a Send Mail As address."""
+    identity = get_identity_or_404(identity_id)
+    row = identity.sign_in_provider if signin.is_configured(identity.sign_in_provider) else abort(404)
+    return _go(row, "send_as_again", identity.from_address, target_id=identity.id)
+
+
+@bp.route("/callback")
+@mail_addon_required
+def callback():
+    """The provider sends the user back here with a code (or an error) and the state."""
+    pending = session.pop(PENDING, None)
+    if not pending or pending.get("user_id") != current_user.id:
+        flash("This sign-in has expired or did not start here. Start it again.", "error")
+        return redirect_to(url_for("mail_settings.account_list"))
+    ctx = mail_context()
+    row = signin.get_provider(pending["provider_id"])
+    started = oauth.SignInStart("", pending["state"], pending["verifier"])
+    try:
+        tokens = oauth.finish_sign_in(signin.client(ctx, row, redirect_uri()), started, request.args,
+                                      signin.network(ctx))
+    except MailError as e:
+        return _failed(pending, str(e))
+    return FINISH[pending["purpose"]](pending, row, tokens)
+
+
+def _failed(pending: dict, sentence: str, report=None):
+    """Back to the form the sign-in started from, saying what went wrong."""
+    fields = pending["fields"]
+    if pending["purpose"] == "account":
+        form = SignInAccountForm(formdata=None, data=fields)
+        return mail_settings.account_form(form, report, status=422, sign_in_error=None if report else sentence)
+    if pending["purpose"] == "send_as":
+        form = SignInSendAsForm(formdata=None, data=fields)
+        return send_as.identity_form(form, report, status=422, sign_in_error=None if report else sentence)
+    flash(sentence if report is None else f"The sign-in worked, but the server test did not: {report.error}", "error")
+    back = "mail_settings.account_list" if pending["purpose"] == "account_again" else "send_as.identity_list"
+    return redirect_to(url_for(back))
+
+
+def _new_account(pending: dict, row, tokens: oauth.Tokens):
+    f = pending["fields"]
+    data = AccountInput(name=f["name"], email=f["email"], host=f["host"], port=f["port"], security=f["security"],
+                        username=f["username"], password="", leave_on_server=f["leave"] != DELETE)
+    account, report = accounts.create_signed_in(mail_context(), current_user, data, row.id, tokens)
+    if account is None:
+        return _failed(pending, "", report)
+    flash(f"Created the account {data.name}. Signed in as {data.username} with {row.name}: {report.summary}.",
+          "success")
+    return redirect_to(url_for("mail_settings.account_list"))
+
+
+def _account_again(pending: dict, row, tokens: oauth.Tokens):
+    account = get_account_or_404(pending["target_id"])
+    name = account.name
+    report = accounts.sign_in_again(mail_context(), account, row.id, tokens)
+    if not report.ok:
+        return _failed(pending, "", report)
+    flash(f"Signed in again: {name} is fetched again from now on. Mail fetched before stays, and none comes twice.",
+          "success")
+    return redirect_to(url_for("mail_settings.account_list"))
+
+
+def _new_identity(pending: dict, row, tokens: oauth.Tokens):
+    f = pending["fields"]
+    data = IdentityInput(f["from_name"], f["from_address"], f["host"], f["port"], f["security"],
+                         f["username"] or f["from_address"], "")
+    identity, report = identities.create_signed_in(mail_context(), current_user, data, row.id, tokens)
+    if identity is None:
+        return _failed(pending, "", report)
+    send_as.start_proof(identity)
+    return redirect_to(url_for("send_as.identity_verify", identity_id=identity.id))
+
+
+def _identity_again(pending: dict, row, tokens: oauth.Tokens):
+    identity = get_identity_or_404(pending["target_id"])
+    address = identity.from_address
+    report = identities.sign_in_again(mail_context(), identity, row.id, tokens)
+    if not report.ok:
+        return _failed(pending, "", report)
+    flash(f"Signed in again: you can send from {address}.", "success")
+    return redirect_to(url_for("send_as.identity_list"))
+
+
+FINISH = {"account": _new_account, "account_again": _account_again, "send_as": _new_identity,
+          "send_as_again": _identity_again}
