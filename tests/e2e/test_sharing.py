@@ -90,7 +90,7 @@ def test_two_reps_and_the_ceo(browser: Browser, page: Page, mail_live_server, se
     page.get_by_label("Public - Complete Sharing").check()
     page.get_by_label("Exclude Domains").fill("partner.example")
     page.get_by_role("button", name="What would change?").click()
-    expect(page.locator("#addon-effect")).to_contain_text("1 email on 1 record become visible to others.")
+    expect(page.locator("#addon-effect")).to_contain_text("1 email on 1 record becomes visible to others.")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("Mail Add-on settings saved.")
     priya.reload()
