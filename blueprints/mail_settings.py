@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import DELETE, HostedAccountForm, Pop3AccountForm
+from blueprints.mail_forms import DELETE, HostedAccountForm, Pop3AccountForm, mark_fault
 from blueprints.mail_glue import get_account_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.org import org_settings
@@ -43,6 +43,7 @@ def _input(form: Pop3AccountForm) -> AccountInput:
 
 
 def _account_form(form, report=None, status=200):
+    mark_fault(form, report)
     provider = providers.lookup(form.email.data or "")
     return render(ACCOUNT_FORM, "account_form", status=status, form=form, report=report, provider=provider,
                   hosted=hosted_offer(), hosted_form=HostedAccountForm(prefix="hosted"))

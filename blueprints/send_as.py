@@ -6,7 +6,7 @@ from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import SendAsForm, VerifyForm
+from blueprints.mail_forms import SendAsForm, VerifyForm, mark_fault
 from blueprints.mail_glue import get_identity_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.outbound import identities, relay
@@ -26,6 +26,7 @@ def identity_list():
 
 
 def _form(form, report=None, status=200):
+    mark_fault(form, report)
     incoming = identities.incoming_account_for(current_user, form.from_address.data or "")
     return render(FORM, "identity_form", status=status, form=form, report=report, incoming=incoming,
                   relay_on=relay.relay_configured())
