@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datetime import timedelta
 
+import pytest
 from flask import url_for
 
 from crm.demo import DEMO_PASSWORD, DEMO_USERS
@@ -17,7 +18,8 @@ from models import AccountState, Contact, Email, Lead, MailAccount, SendAs, User
 AXE_JS = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-ADMIN, REP = DEMO_USERS[0][0], DEMO_USERS[1][0]
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+ADMIN, REP, REP2 = (u[0] for u in DEMO_USERS)
 # Not pages: downloads, raw bytes, the sandboxed body (checked inside the reading page), fragments.
 NOT_PAGES = {"static", "email.attachment_download", "email.email_raw", "email.email_body",
              "mail_settings.account_health", "related.related_list", "auth.setup_admin"}
@@ -35,7 +37,7 @@ def load_demo_world(app) -> None:
         box = app.extensions["mail"].box
         checked = [utcnow() - timedelta(minutes=1), None, utcnow() - timedelta(hours=2)]
         states = [AccountState.READY, AccountState.READY, AccountState.AUTH_ERROR]
-        for n, user in enumerate(users.all_users()):
+        for n, user in enumerate(users.find_user(email) for email, _, _ in DEMO_USERS):
             db.session.add(MailAccount(
                 user_id=user.id, name="Work", email=user.email, host="pop.northwind.example", port=995,
                 security="ssl", username=user.email.split("@")[0], password_encrypted=box.encrypt("x"),
@@ -118,3 +120,33 @@ def focus_outline(page) -> str | None:
         const s = getComputedStyle(el);
         return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 ? s.outline : null;
     }""")
+
+
+# Fixtures for the test modules that import them: one live server and one browser context per size.
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """One live server with the demo organisation for every test of the module."""
+    from tests.conftest import _live_server
+
+    app, server = _live_server(tmp_path_factory.mktemp("pages"))
+    load_demo_world(app)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=list(SIZES))
+def context(request, browser):
+    """One browser context per screen size, reused by the tests of that size."""
+    # axe is injected as a script tag: the test browser alone may bypass our CSP for it.
+    ctx = browser.new_context(viewport=SIZES[request.param], bypass_csp=True)
+    ctx.set_default_timeout(8000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def tab(context):
+    page = context.new_page()
+    yield page
+    context.clear_cookies()
+    page.close()

@@ -5,40 +5,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from crm.users import find_user
-from tests.conftest import _live_server
-from tests.e2e.pages import (ADMIN, DESKTOP, PHONE, REP, axe_violations, focus_outline, load_demo_world,
-                             overflow, page_paths, sign_in)
+from tests.e2e.pages import (ADMIN, REP, axe_violations, context, demo_server, focus_outline,  # noqa: F401
+                             overflow, page_paths, sign_in, tab)
 
 pytestmark = pytest.mark.e2e
-SIZES = {"desktop": DESKTOP, "phone": PHONE}
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory):
-    """One live server with the demo organisation for every test of this module."""
-    app, server = _live_server(tmp_path_factory.mktemp("pages"))
-    load_demo_world(app)
-    with server:
-        yield server
-
-
-@pytest.fixture(scope="module", params=list(SIZES))
-def context(request, browser):
-    """One browser context per screen size, reused by the tests of that size."""
-    # axe is injected as a script tag: the test browser alone may bypass our CSP for it.
-    ctx = browser.new_context(viewport=SIZES[request.param], bypass_csp=True)
-    ctx.set_default_timeout(8000)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def tab(context):
-    page = context.new_page()
-    yield page
-    context.clear_cookies()
-    page.close()
 
 
 @pytest.mark.parametrize("who", [ADMIN, REP], ids=["admin", "rep"])
