@@ -130,6 +130,7 @@ def test_two_reps_and_the_ceo(browser: Browser, page: Page, mail_live_server, se
     expect(priya.locator(".remaining")).to_contain_text("2 recipients left")
     priya.get_by_label("Cc", exact=True).fill("a@brightwater.example, b@brightwater.example")
     priya.get_by_label("Subject").fill("Too many")
+    priya.get_by_label("Message").fill("Three recipients, two left.")
     priya.get_by_role("button", name="Send").click()
     expect(priya.get_by_role("alert")).to_contain_text("sending limit for today has 2 recipients left")
     expect(priya.get_by_role("alert")).to_contain_text("kept in Drafts")
