@@ -22,6 +22,7 @@ def test_blank_subject_or_message_asks_first_and_both_blank_is_refused(tab, demo
     tab.locator("#body").fill("")
     tab.get_by_role("button", name="Send", exact=True).click()
     expect(tab.get_by_role("alert")).to_contain_text("Send an empty message?")
+    expect(tab.get_by_role("button", name="Send the empty message")).to_be_focused()  # the swap has settled
     tab.locator("#subject").fill("")
     tab.get_by_role("button", name="Send", exact=True).click()
     expect(tab.locator("#subject-error")).to_contain_text("both are empty")
