@@ -10,6 +10,7 @@ from wtforms.validators import Length, ValidationError
 
 from blueprints.forms import ConfirmForm
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
+from mail.errors import counted
 from mail.inbound import accounts
 from mail.reading import addon
 from models import ConsolidateAs, SharingMode, domain_for_people
@@ -38,13 +39,11 @@ class AddonForm(FlaskForm):
             SelectChoice(str(a.id), f"{a.name} ({a.email})") for a in mailboxes]
 
     def validate_excluded(self, field):
-        if self.mode.data == SharingMode.PUBLIC.value:
-            try:
-                self.domains = addon.parse_domains(field.data or "")
-            except ValueError as e:
-                raise ValidationError(str(e)) from None
-        else:
-            self.domains = []  # Exclude Domains belong to Public only
+        # Kept whatever the mode (they act in Public only): a trip through Private loses nothing.
+        try:
+            self.domains = addon.parse_domains(field.data or "")
+        except ValueError as e:
+            raise ValidationError(str(e)) from None
 
     def validate_consolidate_name(self, field):
         if self.consolidate.data and not (field.data or "").strip():
@@ -66,7 +65,17 @@ def _form(**kwargs) -> AddonForm:
 
 def _page(form, effect=None, status=200, notices=()):
     return render(PAGE, "addon_form", status=status, form=form, effect=effect, notices=notices,
-                  has_accounts=bool(accounts.user_accounts(current_user)))
+                  has_accounts=bool(accounts.user_accounts(current_user)), consolidated=_consolidated())
+
+
+def _consolidated() -> dict | None:
+    """Where the saved consolidation puts customer mail, how many are there, and its Email tab link."""
+    saved = addon.current_choice(current_user)
+    if not saved.consolidate:
+        return None
+    kind = saved.consolidate_as.value
+    return {"kind": kind, "name": saved.consolidate_name, "count": addon.consolidated_count(current_user),
+            "url": url_for("email.inbox", **{kind: saved.consolidate_name})}
 
 
 @bp.route("/", methods=["GET"])
@@ -98,7 +107,10 @@ def addon_save():
     if not form.validate():
         return _page(form, status=422)
     effect = addon.save(current_user, form.choice())
-    flash("Mail Add-on settings saved. " + effect.sentence(), "success")
+    place = _consolidated()
+    filed = (f" {counted(place['count'], 'customer email')} {'is' if place['count'] == 1 else 'are'} in the "
+             f"{place['kind']} “{place['name']}” in the Email tab." if place else "")
+    flash("Mail Add-on settings saved. " + effect.sentence() + filed, "success")
     return redirect_to(url_for("addon_settings.addon_edit"))
 
 

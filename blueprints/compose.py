@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
-from wtforms import MultipleFileField, StringField, TextAreaField
+from wtforms import HiddenField, MultipleFileField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.email import mail_date
@@ -11,6 +11,7 @@ from blueprints.forms import CrmForm
 from blueprints.mail_glue import mail_context
 from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
+from mail.errors import counted
 from mail.inbound import matching
 from mail.outbound import outbox, replies
 from mail.reading import sharing
@@ -19,6 +20,8 @@ from models import RecordKind
 bp = Blueprint("compose", __name__, url_prefix="/compose")
 PAGE = "compose/compose.html"
 MAX_ATTACHMENTS_BYTES = 20 * 1024 * 1024
+# Asked before an email goes out with one of them empty; the answer is a second submit.
+BLANK_QUESTIONS = {"subject": "Send without a subject?", "body": "Send an empty message?"}
 
 
 class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
@@ -30,6 +33,23 @@ class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
     attachments = MultipleFileField("Attachments")
     in_reply_to = StringField()
     references = StringField()
+    send_blank = HiddenField()  # "subject" or "body": the sender confirmed sending without it
+
+    def blank_question(self) -> str:
+        """The question to ask before sending without a subject or a message ("" when none is due
+        or the sender already said yes). Both empty is a field error instead (see validate)."""
+        blank = "subject" if not (self.subject.data or "").strip() else "body" if not (self.body.data or "").strip() else ""
+        if not blank or self.send_blank.data == blank:
+            return ""
+        return BLANK_QUESTIONS[blank]
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if not (self.subject.data or "").strip() and not (self.body.data or "").strip():
+            self.subject.errors = [*self.subject.errors, "Add a subject or a message: both are empty."]
+            self.body.errors = [*self.body.errors, "Write a message, or add a subject to send a short note."]
+            return False
+        return ok
 
     def _addresses(self, field):
         try:
@@ -48,17 +68,19 @@ class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
             attachments=[(f.filename, f.mimetype or "application/octet-stream", f.read()) for f in files])
 
 
-def _page(form, back_url: str, status: int = 200, error: str = ""):
+def _page(form, back_url: str, status: int = 200, error: str = "", question: str = ""):
     identity, why = outbox.sending_identity(current_user)
     fix_url = (url_for("mail_settings.account_new") if outbox.crm_mailbox(current_user) is None
                else url_for("send_as.identity_list"))
     return render(PAGE, "compose_form", status=status, form=form, identity=identity, why=why, error=error,
-                  fix_url=fix_url, remaining=outbox.remaining_today(), back_url=back_url)
+                  fix_url=fix_url, remaining=outbox.remaining_today(), back_url=back_url, question=question)
 
 
 def _send(form, back_url: str):
     if not form.validate():
         return _page(form, back_url, 422)
+    if question := form.blank_question():  # nothing is sent until the sender answers
+        return _page(form, back_url, 422, question=question)
     if request.content_length and request.content_length > MAX_ATTACHMENTS_BYTES:
         return _page(form, back_url, 422, "The attachments are too large: at most 20 MB in all.")
     try:
@@ -66,7 +88,7 @@ def _send(form, back_url: str):
     except outbox.SendError as e:
         kept = " It is kept in Drafts." if e.email is not None else ""
         return _page(form, back_url, 422, str(e) + kept)
-    flash(f"Sent “{sent.subject or '(no subject)'}” to {sent.recipient_count} recipient(s).", "success")
+    flash(f"Sent “{sent.subject or '(no subject)'}” to {counted(sent.recipient_count, 'recipient')}.", "success")
     return redirect_to(back_url)
 
 

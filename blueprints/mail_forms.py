@@ -19,7 +19,18 @@ from mail.outbound import smtp
 SECURITY_CHOICES = [SelectChoice("ssl", "SSL/TLS"), SelectChoice("starttls", "STARTTLS"), SelectChoice("none", "None")]
 LEAVE, DELETE = "leave", "delete"
 POP3_PORTS, SMTP_PORTS = pop3.DEFAULT_PORTS, smtp.DEFAULT_PORTS  # a security's usual port, filled in the browser
+# Which field a failed test points at, by MailError kind: that field is marked and focused.
+FAULT_FIELDS = {"host_not_found": "host", "destination": "host", "network": "host", "timeout": "host",
+                "refused": "port", "tls": "security", "certificate": "security", "auth": "password"}
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def mark_fault(form, report) -> None:
+    """After a failed Test: the field at fault says so to assistive technology and takes focus."""
+    name = FAULT_FIELDS.get(report.error.kind) if report is not None and report.error is not None else None
+    if name and name in form and not form[name].errors:
+        form[name].render_kw = {**(form[name].render_kw or {}), "aria-invalid": "true",
+                                "aria-describedby": "test-result", "autofocus": True}
 
 
 def _strip(value):

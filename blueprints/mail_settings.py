@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import DELETE, POP3_PORTS, HostedAccountForm, Pop3AccountForm
+from blueprints.mail_forms import DELETE, POP3_PORTS, HostedAccountForm, Pop3AccountForm, mark_fault
 from blueprints.mail_glue import get_account_or_404, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.org import org_settings
@@ -45,6 +45,7 @@ def _input(form: Pop3AccountForm) -> AccountInput:
 def account_form(form, report=None, status=200, sign_in_error=None, block="account_form", hosted_form=None,
                  with_provider=True):
     """The Add POP3 Account form (or, for a look-up while typing, only its provider region)."""
+    mark_fault(form, report)
     address = form.email.data or ""
     provider = providers.lookup(address) if with_provider else None
     return render(ACCOUNT_FORM, block, status=status, form=form, report=report, provider=provider, ports=POP3_PORTS,

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
-from blueprints.mail_forms import SMTP_PORTS, SendAsForm, VerifyForm
+from blueprints.mail_forms import SMTP_PORTS, SendAsForm, VerifyForm, mark_fault
 from blueprints.mail_glue import get_identity_or_404, mail_context, password_change
 from blueprints.mail_settings import fill_suggestions
 from mail import signin
@@ -29,6 +29,7 @@ def identity_list():
 
 def identity_form(form, report=None, status=200, sign_in_error=None, block="identity_form"):
     """The Add Send Mail As form (or, for a look-up while typing, only its provider region)."""
+    mark_fault(form, report)
     address = form.from_address.data or ""
     incoming = identities.incoming_account_for(current_user, address)
     server = identities.suggested_server(address)

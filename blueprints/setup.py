@@ -1,7 +1,7 @@
 """Setup (administrators): Users, and Apps & Add-ons > Mail Add-on (settings, relay, Send Mail As requests)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm, UserForm
@@ -45,6 +45,9 @@ def user_list():
 def user_active_update(user_id: int, action: str):
     """Deactivate a user (they cannot sign in; their data stays), or activate them again."""
     user = users.get_user(user_id) or abort(404)
+    if action == "deactivate" and request.form.get("confirmed") != "yes":  # ask first, saying what stops
+        return render("setup/users.html", form=UserForm(formdata=None), users=users.all_users(), confirm=ConfirmForm(),
+                      confirm_user=user)
     try:
         users.set_active(user, action == "activate", by=current_user)
     except ValueError as e:
@@ -59,7 +62,7 @@ def _mail_addon_page(block: str | None = None, status: int = 200, **forms):
     context = {"form": ConfirmForm(), "settings_form": MailAddonAdminForm(formdata=None, obj=org_settings()),
                "relay_form": RelayForm(formdata=None, obj=relay.current()), "report": None, "relay_on": relay.relay_configured(),
                "relay_password_kept": relay.has_password(), "requests": identities.pending_approvals(),
-               "approval_form": ApprovalForm(), "addon_on": mail_addon_enabled(), **forms}
+               "approval_form": ApprovalForm(), "addon_on": mail_addon_enabled(), "confirm_disable": False, **forms}
     return render(MAIL_ADDON, block, status=status, **context)
 
 
@@ -70,8 +73,11 @@ def mail_addon():
     form = ConfirmForm()
     if form.validate_on_submit():
         enable = not mail_addon_enabled()
+        if not enable and request.form.get("confirmed") != "yes":  # ask first, saying what stops
+            return _mail_addon_page(confirm_disable=True)
         set_mail_addon_enabled(enable)
-        flash("The Mail Add-on is enabled." if enable else "The Mail Add-on is disabled.", "success")
+        flash("The Mail Add-on is enabled: each user can now add a mail account and choose their sharing."
+              if enable else "The Mail Add-on is disabled.", "success")
         return redirect(url_for("setup.mail_addon"), 303)
     return _mail_addon_page()
 

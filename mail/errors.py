@@ -37,12 +37,15 @@ _CERT_REASONS = {
 class MailError(Exception):
     """A mail server or network failure, worded for the user; never contains a password."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, plain: str = "", reply: str = "") -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown MailError kind {kind!r}")
         super().__init__(message)
         self.kind = kind
         self.message = message
+        # For a page: the plain sentence alone, and the server's own words (redacted) apart from it.
+        self.plain = plain or message
+        self.reply = reply
 
     def __str__(self) -> str:
         return self.message
@@ -75,6 +78,7 @@ class TestReport:
     mailbox_bytes: int | None = None
     uidl_supported: bool | None = None
     warning: str | None = None
+    unencrypted: bool = False  # Security "None": the password crosses the network readable
 
     @property
     def summary(self) -> str:
@@ -172,13 +176,15 @@ def tls(host: str, port: int, reason: str) -> MailError:
 
 
 def auth(reply: str, secrets: str | tuple[str, ...]) -> MailError:
-    reply = redact(reply, secrets)
-    return MailError("auth", f"The server rejected the username or password: {sentence(reply)}")
+    reply = sentence(redact(reply, secrets))
+    return MailError("auth", f"The server rejected the username or password: {reply}",
+                     plain="The server rejected the username or password.", reply=reply)
 
 
 def protocol(reply: str, secrets: str | tuple[str, ...] = "") -> MailError:
-    reply = redact(reply, secrets)
-    return MailError("protocol", f"The server gave an unexpected answer: {sentence(reply)}")
+    reply = sentence(redact(reply, secrets))
+    return MailError("protocol", f"The server gave an unexpected answer: {reply}",
+                     plain="The server gave an unexpected answer.", reply=reply)
 
 
 def closed() -> MailError:

@@ -52,7 +52,7 @@ def run_test(protocol: str, settings: ServerSettings, policy: GuardPolicy, steps
     """
     if settings.security not in SECURITY_CHOICES:
         raise ValueError(f"security must be one of {SECURITY_CHOICES}")
-    report = TestReport()
+    report = TestReport(unencrypted=settings.security == "none")
     expected = [RESOLVED, *steps]
 
     def progress(label: str, detail: str) -> None:

@@ -1,6 +1,7 @@
 """Screenshots of the main pages with the demo data, for the README and for looking at changes.
 
 Run: .venv/bin/python scripts/screenshots.py [OUTDIR]   (default docs/screenshots)
+Each page is taken at a laptop's width (OUTDIR/NAME.png) and at a phone's (OUTDIR/phone/NAME.png).
 """
 from __future__ import annotations
 
@@ -41,13 +42,38 @@ REP_PAGES = [
     ("rep-mail-accounts", "/settings/mail/accounts"),
     ("rep-add-pop3-account", "/settings/mail/accounts/new"),
     ("rep-send-mail-as", "/settings/mail/send-as/"),
+    ("rep-compose", "/compose/leads/1"),
 ]
+SIZES = {"": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 def sign_in(page, email: str) -> None:
     page.fill("#email", email)
     page.fill("#password", DEMO_PASSWORD)
     page.click("main button[type=submit]")
+
+
+def shoot(page, base: str, outdir: str) -> None:
+    page.goto(base + "/signin")
+    page.screenshot(path=f"{outdir}/signin.png")
+    sign_in(page, DEMO_USERS[0][0])
+    for name, path in PAGES:
+        page.goto(base + path)
+        if name == "lead-new-errors":
+            page.fill("#email", "not an address")
+            page.click("#record-form button[type=submit]")
+            page.wait_for_selector(".field-error")
+        page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, DEMO_USERS[1][0])
+    for name, path in REP_PAGES:
+        page.goto(base + path)
+        if name == "rep-lead-emails":
+            page.get_by_role("link", name="Quote for 40 pallets of cold-chain storage", exact=True).click()
+            page.wait_for_selector("#email-reader .email-body, #email-reader article, #email-reader h2")
+        page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
+    page.get_by_role("button", name="Sign out").click()
+    page.close()
 
 
 def main(outdir: str) -> None:
@@ -64,25 +90,9 @@ def main(outdir: str) -> None:
     base = f"http://127.0.0.1:{server.server_port}"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        page.goto(base + "/signin")
-        page.screenshot(path=f"{outdir}/signin.png")
-        sign_in(page, DEMO_USERS[0][0])
-        for name, path in PAGES:
-            page.goto(base + path)
-            if name == "lead-new-errors":
-                page.fill("#email", "not an address")
-                page.click("#record-form button[type=submit]")
-                page.wait_for_selector(".field-error")
-            page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
-        page.get_by_role("button", name="Sign out").click()
-        sign_in(page, DEMO_USERS[1][0])
-        for name, path in REP_PAGES:
-            page.goto(base + path)
-            if name == "rep-lead-emails":
-                page.get_by_role("link", name="Quote for 40 pallets of cold-chain storage", exact=True).click()
-                page.wait_for_selector("#email-reader .email-body, #email-reader article, #email-reader h2")
-            page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
+        for folder, viewport in SIZES.items():
+            os.makedirs(os.path.join(outdir, folder), exist_ok=True)
+            shoot(browser.new_page(viewport=viewport), base, os.path.join(outdir, folder))
         browser.close()
     server.shutdown()
     print(f"Screenshots in {outdir}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select, update
 
 from mail.errors import counted
 from mail.reading import sharing
 from queries import chunks
-from models import (AddonSettings, ConsolidateAs, Email, EmailLink, ExcludedDomain, Record, RecordShare, SharingChange,
-                    SharingMode, User, db, domain_for_people, normalise_domain)
+from models import (INBOX, AddonSettings, ConsolidateAs, Direction, Email, EmailLink, ExcludedDomain, Record,
+                    RecordShare, SendState, SharingChange, SharingMode, User, db, domain_for_people, normalise_domain)
 
 MAX_EXCLUDED_DOMAINS = 5
 MAX_NOTICES = 20  # shown at once on the Email tab and the settings page; all stay in the history
@@ -45,10 +45,16 @@ class Effect:
     def sentence(self) -> str:
         parts = []
         if self.shown:
-            parts.append(f"{counted(self.shown, 'email')} on {counted(self.shown_records, 'record')} become visible to others")
+            parts.append(f"{counted(self.shown, 'email')} on {counted(self.shown_records, 'record')} "
+                         f"{_become(self.shown)} visible to others")
         if self.hidden:
-            parts.append(f"{counted(self.hidden, 'email')} on {counted(self.hidden_records, 'record')} become hidden from others")
+            parts.append(f"{counted(self.hidden, 'email')} on {counted(self.hidden_records, 'record')} "
+                         f"{_become(self.hidden)} hidden from others")
         return ("; ".join(parts) + ".") if parts else "No email changes who can see it."
+
+
+def _become(count: int) -> str:
+    return "becomes" if count == 1 else "become"
 
 
 def parse_domains(text: str) -> list[str]:
@@ -139,15 +145,53 @@ def preview(user: User, choice: AddonChoice) -> Effect:
 
 
 def save(user: User, choice: AddonChoice) -> Effect:
-    """Save the settings; a change of who can see what is recorded (who, when, before, after)."""
+    """Save the settings; a change of who can see what is recorded (who, when, before, after).
+    Customer mail already fetched follows a change of consolidation (see refile)."""
     before = current_choice(user)
     effect = preview(user, choice)
     _apply(user, choice)
-    if (before.mode, before.excluded) != (choice.mode, choice.excluded) or effect.changes:
+    refile(user, before, choice)
+    if describe(before) != describe(choice) or effect.changes:
         db.session.add(SharingChange(user_id=user.id, what="Sharing settings", before=describe(before),
                                      after=describe(choice), effect=effect.sentence()))
     db.session.commit()
     return effect
+
+
+def _place(choice: AddonChoice) -> tuple[ConsolidateAs, str] | None:
+    return (choice.consolidate_as, choice.consolidate_name) if choice.consolidate and choice.consolidate_name else None
+
+
+def refile(user: User, before: AddonChoice, after: AddonChoice) -> None:
+    """Move the user's customer mail (received, linked to a record) out of the consolidation
+    folder or label they had into the one they chose, as fetching files new mail
+    (mail.inbound.store), so the folder or label holds the old mail as well as the new."""
+    old, new = _place(before), _place(after)
+    if old == new:
+        return
+    mine = Email.owner_id == user.id
+    if old and old[0] is ConsolidateAs.FOLDER:
+        db.session.execute(update(Email).where(mine, Email.folder == old[1]).values(folder=INBOX))
+    elif old:
+        db.session.execute(update(Email).where(mine, Email.label == old[1]).values(label=""))
+    if new:
+        customer = and_(mine, Email.direction == Direction.RECEIVED, Email.send_state != SendState.DRAFT,
+                        Email.id.in_(select(EmailLink.email_id)))
+        if new[0] is ConsolidateAs.FOLDER:
+            db.session.execute(update(Email).where(customer, Email.folder == INBOX).values(folder=new[1]))
+        else:
+            db.session.execute(update(Email).where(customer).values(label=new[1]))
+    db.session.flush()
+
+
+def consolidated_count(user: User) -> int:
+    """How many emails are in the user's consolidation folder or carry its label (0 when off)."""
+    place = _place(current_choice(user))
+    if place is None:
+        return 0
+    column = Email.folder if place[0] is ConsolidateAs.FOLDER else Email.label
+    return db.session.scalar(select(func.count()).select_from(Email).where(Email.owner_id == user.id,
+                                                                           column == place[1])) or 0
 
 
 def describe(choice: AddonChoice) -> str:

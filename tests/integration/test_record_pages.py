@@ -84,7 +84,7 @@ def test_a_record_page_never_writes(seller, mode):
     response, statements = statements_during(lambda: client.get(f"/leads/{lead.id}"))
     assert response.status_code == 200 and writes(statements) == []
     if mode is SharingMode.CUSTOM:  # the Share Email box still says what ticking it does
-        assert "Ticking it: 1 email on 1 record become visible to others." in response.get_data(as_text=True)
+        assert "Ticking it: 1 email on 1 record becomes visible to others." in response.get_data(as_text=True)
 
 
 def test_reading_the_organisations_settings_never_writes(admin, client):

@@ -48,14 +48,18 @@ def test_adding_a_user_twice_is_refused_beside_the_field(client, admin):
 
 def test_deactivate_and_activate_a_user(client, admin, make_user):
     rep = make_user("rep@example.com")
-    client.post(f"/setup/users/{rep.id}/deactivate")
+    asked = client.post(f"/setup/users/{rep.id}/deactivate")
+    assert asked.status_code == 200 and "Deactivate Rep?" in asked.get_data(as_text=True)
+    assert "no longer fetched" in asked.get_data(as_text=True)
+    assert users.find_user("rep@example.com").active is True  # nothing changes until confirmed
+    client.post(f"/setup/users/{rep.id}/deactivate", data={"confirmed": "yes"})
     assert users.find_user("rep@example.com").active is False
     client.post(f"/setup/users/{rep.id}/activate")
     assert users.find_user("rep@example.com").active is True
 
 
 def test_administrator_cannot_deactivate_themself(client, admin):
-    response = client.post(f"/setup/users/{admin.id}/deactivate", follow_redirects=True)
+    response = client.post(f"/setup/users/{admin.id}/deactivate", data={"confirmed": "yes"}, follow_redirects=True)
     assert "You cannot deactivate yourself." in response.get_data(as_text=True)
     assert users.find_user(admin.email).active is True
 
@@ -76,10 +80,17 @@ def test_htmx_mail_requests_get_the_reason_as_a_fragment(client, admin, url):
 
 
 def test_enabling_the_addon_opens_the_mail_pages(client, admin):
+    assert "Configure Now" in client.get("/setup/addons/mail").get_data(as_text=True)
     assert client.post("/setup/addons/mail").status_code == 303
+    page = client.get("/setup/addons/mail").get_data(as_text=True)
+    assert "What each user does next" in page and "Add POP3 Account" in page
     for url in MAIL_PAGES:
         assert client.get(url).status_code == 200
-    assert client.post("/setup/addons/mail").status_code == 303  # and off again
+    asked = client.post("/setup/addons/mail")  # disabling asks first, and says what stops
+    assert asked.status_code == 200 and "Disable the Mail Add-on?" in asked.get_data(as_text=True)
+    assert "no mail is fetched or sent" in asked.get_data(as_text=True)
+    assert client.get("/email/").status_code == 200
+    assert client.post("/setup/addons/mail", data={"confirmed": "yes"}).status_code == 303  # and off again
     assert client.get("/email/").status_code == 403
 
 

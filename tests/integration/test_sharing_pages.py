@@ -71,7 +71,7 @@ def test_share_email_checkbox_shares_and_unshares_in_place(team):
     lead = team["lead"]
     set_mode(daniel, SharingMode.CUSTOM)
     page = page_of(client, lead)
-    assert 'name="share_email"' in page and "Ticking it: 1 email on 1 record become visible to others." in page
+    assert 'name="share_email"' in page and "Ticking it: 1 email on 1 record becomes visible to others." in page
     response = client.post(f"/leads/{lead.id}/share", data={"share_email": "on"}, headers={"HX-Request": "true"})
     fragment = response.get_data(as_text=True)
     assert response.headers["HX-Trigger"] == "emailShareChanged"
@@ -152,7 +152,7 @@ def test_settings_preview_says_what_saving_will_do_and_save_records_it(team):
     client = team["daniel"][1]
     data = {"mailbox": "default", "mode": "public", "excluded": "", "consolidate_as": "folder"}
     preview = client.post("/settings/mail/addon/preview", data=data).get_data(as_text=True)
-    assert "1 email on 1 record become visible to others." in preview
+    assert "1 email on 1 record becomes visible to others." in preview
     assert db.session.get(AddonSettings, team["daniel"][0].id) is None  # nothing saved by a preview
     assert client.post("/settings/mail/addon/", data=data).status_code == 303
     history = client.get("/settings/mail/addon/history").get_data(as_text=True)

@@ -1,0 +1,54 @@
+"""Every page, at a laptop's width and at a phone's, as the administrator and as a sales rep:
+nothing wider than the screen, axe-core finds no violation, and the keyboard's focus shows."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.pages import (ADMIN, REP, axe_violations, context, demo_server, focus_outline,  # noqa: F401
+                             overflow, page_paths, sign_in, tab)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("who", [ADMIN, REP], ids=["admin", "rep"])
+def test_every_page_fits_the_screen_and_passes_axe(tab, demo_server, who):
+    sign_in(tab, demo_server.url, who)
+    problems = []
+    for path in page_paths(demo_server.app, who):
+        response = tab.goto(demo_server.url + path)
+        assert response.status < 400, f"{path}: {response.status}"
+        wider = overflow(tab)
+        if wider > 0:
+            problems.append(f"{path}: {wider}px wider than the screen")
+        problems += [f"{path}: {v}" for v in axe_violations(tab)]
+    assert not problems, "\n".join(problems)
+
+
+def test_signed_out_pages_fit_and_pass_axe(tab, demo_server):
+    tab.goto(demo_server.url + "/signin")
+    assert overflow(tab) <= 0
+    assert axe_violations(tab) == []
+
+
+def test_skip_link_and_a_visible_focus_ring_on_links_buttons_and_fields(tab, demo_server):
+    sign_in(tab, demo_server.url, REP)
+    tab.goto(demo_server.url + "/leads/")
+    tab.keyboard.press("Tab")
+    skip = tab.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    assert focus_outline(tab)
+    tab.keyboard.press("Enter")
+    seen = set()
+    for _ in range(12):
+        tab.keyboard.press("Tab")
+        tag = tab.evaluate("document.activeElement.tagName")
+        seen.add(tag)
+        assert focus_outline(tab), f"no visible focus on a {tag}"
+    assert {"A", "INPUT"} <= seen or {"A", "BUTTON"} <= seen
+    tab.goto(demo_server.url + "/settings/mail/addon/")
+    for selector in ["input[type=radio]", "textarea, input[type=text]", "button[type=submit]"]:
+        tab.locator(selector).first.focus()
+        tab.evaluate("document.activeElement.matches(':focus-visible')")
+        assert focus_outline(tab), f"no visible focus on {selector}"

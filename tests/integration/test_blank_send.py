@@ -1,0 +1,47 @@
+"""Blank messages (issue 13.1): an empty subject or message is sent only once the sender says so;
+both empty is refused beside the fields. Without JavaScript the answer is a second submit."""
+import pytest
+
+from tests.integration.test_send_email import compose, sender  # noqa: F401  (fixture)
+
+
+@pytest.mark.parametrize("blank,question,answer", [
+    ({"subject": ""}, "Send without a subject?", "subject"),
+    ({"body": "  "}, "Send an empty message?", "body"),
+])
+def test_one_empty_part_asks_first_and_sends_on_the_second_submit(sender, smtp_server, blank, question, answer):  # noqa: F811
+    user, client, contact, _ = sender
+    before = len(smtp_server.messages)
+    response = compose(client, contact, **blank)
+    assert response.status_code == 422 and question in response.get_data(as_text=True)
+    assert f'name="send_blank" value="{answer}"' in response.get_data(as_text=True)
+    assert len(smtp_server.messages) == before
+    sent = client.post(f"/compose/contacts/{contact.id}", data={
+        "to": contact.email, "subject": "Your quote", "body": "Hello Olivia", **blank, "send_blank": answer})
+    assert sent.status_code == 303
+    assert len(smtp_server.messages) == before + 1
+
+
+def test_a_confirmation_for_the_subject_does_not_send_an_empty_message(sender, smtp_server):  # noqa: F811
+    user, client, contact, _ = sender
+    before = len(smtp_server.messages)
+    response = compose(client, contact, body="", send_blank="subject")
+    assert response.status_code == 422 and "Send an empty message?" in response.get_data(as_text=True)
+    assert len(smtp_server.messages) == before
+
+
+def test_both_empty_is_refused_beside_the_fields(sender, smtp_server):  # noqa: F811
+    user, client, contact, _ = sender
+    before = len(smtp_server.messages)
+    response = compose(client, contact, subject="", body="", send_blank="subject")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="subject-error"' in page and 'id="body-error"' in page and 'aria-invalid="true"' in page
+    assert len(smtp_server.messages) == before
+
+
+def test_the_sent_notice_counts_recipients_in_the_right_number(sender, smtp_server):  # noqa: F811
+    user, client, contact, _ = sender
+    page = client.post(f"/compose/contacts/{contact.id}", data={"to": contact.email, "subject": "Hi", "body": "x"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "to 1 recipient." in page
