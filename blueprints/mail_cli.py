@@ -25,18 +25,7 @@ bp.cli.help = "Fetch mail from the POP3 accounts."
               show_default=True, help="Seconds between renewals of the lease while polling.")
 def fetch(account_id: int | None, poll_all: bool, lease_s: float, heartbeat_s: float) -> None:
     """Poll accounts once and say what each fetched; exit code 1 if any failed."""
-    if (account_id is None) == (not poll_all):
-        raise click.UsageError("Give either --account ID or --all.")
-    if not mail_addon_enabled():
-        raise click.ClickException("The Mail Add-on is not enabled: nothing fetched.")
-    if account_id is not None:
-        if db.session.get(MailAccount, account_id) is None:
-            raise click.ClickException(f"There is no mail account {account_id}.")
-        ids = [account_id]
-    else:
-        ids = worker.all_account_ids()
-        if not ids:
-            click.echo("There are no mail accounts.")
+    ids = _accounts_to_poll(account_id, poll_all)
     ctx = current_app.extensions["mail"]
     worker_id = worker.new_worker_id("cli")
     failed = False
@@ -79,6 +68,22 @@ def run_worker(interval: float) -> None:
 
     worker.run_forever(app.app_context, app.extensions["mail"], stop, worker_id=worker_id, tick_s=interval, on_result=report)
     click.echo("Mail worker stopped.")
+
+
+def _accounts_to_poll(account_id: int | None, poll_all: bool) -> list[int]:
+    """The account ids `mail fetch` was asked for; a ClickException says why there are none."""
+    if (account_id is None) == (not poll_all):
+        raise click.UsageError("Give either --account ID or --all.")
+    if not mail_addon_enabled():
+        raise click.ClickException("The Mail Add-on is not enabled: nothing fetched.")
+    if account_id is not None:
+        if db.session.get(MailAccount, account_id) is None:
+            raise click.ClickException(f"There is no mail account {account_id}.")
+        return [account_id]
+    ids = worker.all_account_ids()
+    if not ids:
+        click.echo("There are no mail accounts.")
+    return ids
 
 
 def describe(result: PollResult) -> str:
