@@ -446,11 +446,36 @@ class RawMessage(db.Model):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Conversation(db.Model):
+    """Messages that belong together (mail.inbound.threads decides): a reply joins its original.
+
+    Holds no counts or snippets: what a viewer sees of a conversation depends on which of its
+    messages the sharing rule lets them see, so lists compute that from the emails.
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # For mail that names no other message: its normalised subject and participants, hashed.
+    fallback_key: Mapped[Optional[str]] = mapped_column(String(64), default=None, index=True)
+    last_date: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConversationKey(db.Model):
+    """A Message-ID that a conversation's messages carry or name (In-Reply-To, References)."""
+
+    __tablename__ = "conversation_keys"
+
+    message_id: Mapped[str] = mapped_column(String(MESSAGE_ID_CHARS), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+
+
 class Email(db.Model):
     """One message as stored, owned by one user: the one whose mailbox fetched it or who sent it."""
 
     __tablename__ = "emails"
-    __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),)
+    __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),
+                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -483,6 +508,9 @@ class Email(db.Model):
     parse_notes: Mapped[str] = mapped_column(Text, default="")
     raw_id: Mapped[Optional[int]] = mapped_column(ForeignKey("raw_messages.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the email is stored (mail.inbound.threads); None only for rows written before then.
+    conversation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"),
+                                                           default=None)
 
     owner: Mapped[User] = relationship()
     raw: Mapped[Optional[RawMessage]] = relationship()
