@@ -508,9 +508,10 @@ class Email(db.Model):
     parse_notes: Mapped[str] = mapped_column(Text, default="")
     raw_id: Mapped[Optional[int]] = mapped_column(ForeignKey("raw_messages.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set when the email is stored (mail.inbound.threads); None only for rows written before then.
-    conversation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"),
-                                                           default=None)
+    # conversations.id, set when the email is stored (mail.inbound.threads). No foreign key: on
+    # SQLite adding one means rebuilding this table, whose drop would cascade to every child row;
+    # conversations are never deleted (a merge only repoints the emails).
+    conversation_id: Mapped[Optional[int]] = mapped_column(Integer, default=None)
 
     owner: Mapped[User] = relationship()
     raw: Mapped[Optional[RawMessage]] = relationship()

@@ -42,15 +42,9 @@ def upgrade():
     with op.batch_alter_table('conversation_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_conversation_keys_conversation_id'), ['conversation_id'], unique=False)
 
-    # Never a batch (copy-and-move) of emails on SQLite: dropping the old table would cascade to
-    # its attachments, participants and links. SQLite adds a column with its reference in place.
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute("ALTER TABLE emails ADD COLUMN conversation_id INTEGER CONSTRAINT fk_emails_conversation_id_conversations "
-                   "REFERENCES conversations (id) ON DELETE SET NULL")
-    else:
-        op.add_column('emails', sa.Column('conversation_id', sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f('fk_emails_conversation_id_conversations'), 'emails', 'conversations',
-                              ['conversation_id'], ['id'], ondelete='SET NULL')
+    # In place, never a batch (copy-and-move) of emails on SQLite: dropping the old table would
+    # cascade to its attachments, participants and links (hence no foreign key: models.Email).
+    op.add_column('emails', sa.Column('conversation_id', sa.Integer(), nullable=True))
     op.create_index('ix_emails_conversation_date', 'emails', ['conversation_id', 'date', 'id'], unique=False)
     _group_existing_mail(op.get_bind())
 
@@ -124,9 +118,7 @@ def _group_existing_mail(bind):
 
 def downgrade():
     op.drop_index('ix_emails_conversation_date', table_name='emails')
-    if op.get_bind().dialect.name != "sqlite":  # SQLite drops the column's reference with it
-        op.drop_constraint(op.f('fk_emails_conversation_id_conversations'), 'emails', type_='foreignkey')
-    op.execute("ALTER TABLE emails DROP COLUMN conversation_id")
+    op.execute("ALTER TABLE emails DROP COLUMN conversation_id")  # in place, as in upgrade
 
     with op.batch_alter_table('conversation_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversation_keys_conversation_id'))
