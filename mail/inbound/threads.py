@@ -129,19 +129,25 @@ def _by_subject(messages: list[Threading], pending: list[list[int]], conversatio
                                                         Conversation.last_date)
                                                  .where(Conversation.fallback_key.in_(chunk))):
             candidates.setdefault(key, []).append((cid, last))
-    new_rows, new_for = [], []
+    new_rows: list[dict] = []
+    new_for: list[list[int]] = []
     for members, key in zip(pending, keys):
         date = max(messages[i].date for i in members)
         near = [cid for cid, last in candidates.get(key, []) if abs(last - date) <= FALLBACK_WINDOW] if key else []
         if near:
             conversation_of.update((i, max(near)) for i in members)
             continue
+        # A conversation this batch starts with the same subject and people: join it.
+        joined = next((n for n, row in enumerate(new_rows) if key and row["fallback_key"] == key
+                       and abs(row["last_date"] - date) <= FALLBACK_WINDOW), None)
+        if joined is not None:
+            new_for[joined] += members
+            new_rows[joined]["last_date"] = max(new_rows[joined]["last_date"], date)
+            continue
         new_rows.append({"fallback_key": key, "last_date": date})
-        new_for.append(members)
-    for members, cid, row in zip(new_for, insert_many(Conversation, new_rows), new_rows):
+        new_for.append(list(members))
+    for members, cid in zip(new_for, insert_many(Conversation, new_rows)):
         conversation_of.update((i, cid) for i in members)
-        if row["fallback_key"]:  # later groups of this batch with the same subject and people join it
-            candidates.setdefault(row["fallback_key"], []).append((cid, row["last_date"]))
 
 
 def _write_keys(names: list[set[str]], conversation_of: dict[int, int], known: dict[str, int]) -> None:

@@ -185,3 +185,13 @@ def test_normalised_subjects():
     assert threads.normalise_subject("RE[2]: Order 4711") == "order 4711"
     assert threads.fallback_key("Order", ["A@x.example", "b@y.example"]) == threads.fallback_key(
         "re: order", ["b@y.example", "a@x.example"])
+
+
+def test_one_batch_groups_mail_without_threading_headers_by_subject_and_people(owner):
+    def incoming(n, subject):
+        raw = build_message(subject=subject, date=BASE_DATE + timedelta(days=n), message_id="", text=f"n{n}")
+        return store.Incoming(raw, parse(raw, BASE_DATE), len(raw))
+    batch = [incoming(0, "Price list"), incoming(1, "Re: Price list"), incoming(2, "Other"), incoming(45, "Price list")]
+    stored = store.store_many(owner.id, None, batch, crm_mailbox_id=None, settings=None)
+    ids = [db.session.get(Email, s.email_id).conversation_id for s in stored]
+    assert ids[0] == ids[1] and len({ids[0], ids[2], ids[3]}) == 3
