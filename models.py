@@ -42,6 +42,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
         dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below)
+    elif type(dbapi_connection).__module__.startswith("psycopg"):
+        # Our pages run short queries whose correlated subqueries (the sharing rule) make the
+        # planner's cost estimates huge: PostgreSQL then JIT-compiles them, 300+ ms a page for a
+        # query that runs in under 1 ms. And psycopg prepares a statement run often; PostgreSQL's
+        # generic plan for it ignores whose mail is asked for (one user's 10,000 or another's 10)
+        # and was three times slower (bench/RESULTS.md, conversations): plan each with its values.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 @event.listens_for(Engine, "begin")

@@ -3,8 +3,8 @@
 Every row and every count comes from the messages the sharing rule lets the viewer see: a
 conversation is listed by its latest visible message, counted over its visible messages, and
 one with none visible does not exist. Each list costs a fixed number of queries: the page is
-read newest first from an index and stops one row after the page (a message is listed when no
-newer visible message of its conversation is), then one query sums up the page's conversations.
+read newest first from an index and stops one row after the page (a message is listed when it
+is its conversation's latest visible one), then one query sums up the page's conversations.
 """
 from __future__ import annotations
 
@@ -56,9 +56,15 @@ class ConversationPage:
         return self.page > 1
 
 
-def _newer(email, other) -> ColumnElement:
-    return and_(other.conversation_id == email.conversation_id,
-                or_(other.date > email.date, and_(other.date == email.date, other.id > email.id)))
+def _is_latest(conditions) -> ColumnElement:
+    """The email (the emails table) is its conversation's latest among the messages `conditions`
+    (about an alias) lets through. A correlated subquery read backwards from the conversation's
+    (conversation, date) index per listed row, stopping at the first: never a join over all the
+    mail (PostgreSQL planned NOT EXISTS as one, quadratic in the mailbox's size)."""
+    newer = aliased(Email)
+    latest = (select(newer.id).where(newer.conversation_id == Email.conversation_id, *conditions(newer))
+              .order_by(newer.date.desc(), newer.id.desc()).limit(1).correlate(Email).scalar_subquery())
+    return or_(Email.conversation_id.is_(None), Email.id == latest)
 
 
 def _linked(email, record_id: int):
@@ -67,11 +73,9 @@ def _linked(email, record_id: int):
 
 
 def related_conversations(viewer: User, record_id: int, page: int = 1) -> ConversationPage:
-    """The record's conversations the viewer may see, newest first; three queries."""
+    """The record's conversations the viewer may see, newest first; four queries."""
     page = max(1, page)
-    newer = aliased(Email)
-    latest_visible = ~exists().where(_newer(Email, newer), _linked(newer, record_id),
-                                     sharing.visible_condition(viewer, newer))
+    latest_visible = _is_latest(lambda newer: [_linked(newer, record_id), sharing.visible_condition(viewer, newer)])
     rows = db.session.execute(
         select(Email, User.name)
         .join(EmailLink, and_(EmailLink.email_id == Email.id, EmailLink.record_id == record_id))
@@ -80,7 +84,7 @@ def related_conversations(viewer: User, record_id: int, page: int = 1) -> Conver
         .order_by(EmailLink.email_date.desc(), EmailLink.email_id.desc())
         .limit(RELATED_PAGE_SIZE + 1).offset((page - 1) * RELATED_PAGE_SIZE)).all()
     items = [ConversationRow(email, name) for email, name in rows[:RELATED_PAGE_SIZE]]
-    _sum_up(viewer, items, lambda: [_linked(Email, record_id), sharing.visible_condition(viewer)])
+    _sum_up(viewer, items, lambda: [sharing.visible_condition(viewer)], record_id)
     own = [row.latest.id for row in items if row.latest.owner_id == viewer.id]
     labels = sharing.audience_labels(own, record_id)
     for row in items:
@@ -95,8 +99,7 @@ def mailbox_conversations(viewer: User, view: MailView, page: int = 1) -> Conver
     viewer's own messages in it (a reply in Sent counts in the Inbox's row too).
     """
     page = max(1, page)
-    newer = aliased(Email)
-    latest_in_view = ~exists().where(_newer(Email, newer), newer.owner_id == viewer.id, *view_conditions(newer, view))
+    latest_in_view = _is_latest(lambda newer: [newer.owner_id == viewer.id, *view_conditions(newer, view)])
     emails = db.session.scalars(
         sharing.visible_emails(viewer).where(Email.owner_id == viewer.id, *view_conditions(Email, view), latest_in_view)
         .order_by(Email.date.desc(), Email.id.desc())
@@ -106,17 +109,25 @@ def mailbox_conversations(viewer: User, view: MailView, page: int = 1) -> Conver
     return ConversationPage(items, page, len(emails) > MAILBOX_PAGE_SIZE)
 
 
-def _sum_up(viewer: User, items: list[ConversationRow], conditions: Callable[[], list]) -> None:
+def _sum_up(viewer: User, items: list[ConversationRow], conditions: Callable[[], list],
+            record_id: int | None = None) -> None:
     """Counts, unread and participants of the page's conversations, from the messages that
-    `conditions` lets through (what the viewer may see there); one query."""
+    `conditions` lets through (what the viewer may see there; filed under `record_id` when
+    given); one query."""
     ids = [row.latest.conversation_id for row in items if row.latest.conversation_id is not None]
     if not ids:
         return
-    messages = db.session.execute(
-        select(Email.conversation_id, Email.owner_id, Email.is_read, Email.direction, Email.from_name,
-               Email.from_address, Email.has_attachments, User.name)
-        .join(User, User.id == Email.owner_id)
-        .where(Email.conversation_id.in_(ids), *conditions()).order_by(Email.date, Email.id)).all()
+    # Ordered here, not in SQL: an ORDER BY date led PostgreSQL to walk the date index of all mail.
+    query = (select(Email.conversation_id, Email.owner_id, Email.is_read, Email.direction, Email.from_name,
+                    Email.from_address, Email.has_attachments, User.name, Email.date, Email.id)
+             .join(User, User.id == Email.owner_id).where(Email.conversation_id.in_(ids), *conditions()))
+    if record_id is not None:
+        # The record's messages of these conversations first, then the rule over those: asked in
+        # one query, PostgreSQL misjudged the rule's selectivity and scanned every link per message.
+        filed = db.session.scalars(select(EmailLink.email_id).join(Email, Email.id == EmailLink.email_id).where(
+            EmailLink.record_id == record_id, Email.conversation_id.in_(ids))).all()
+        query = query.where(Email.id.in_(filed))
+    messages = sorted(db.session.execute(query).all(), key=lambda m: (m.date, m.id))
     by_conversation: dict[int, list] = {}
     for message in messages:
         by_conversation.setdefault(message.conversation_id, []).append(message)
