@@ -42,6 +42,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
         dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below)
+    elif type(dbapi_connection).__module__.startswith("psycopg"):
+        # Our pages run short queries whose correlated subqueries (the sharing rule) make the
+        # planner's cost estimates huge: PostgreSQL then JIT-compiles them, 300+ ms a page for a
+        # query that runs in under 1 ms. And psycopg prepares a statement run often; PostgreSQL's
+        # generic plan for it ignores whose mail is asked for (one user's 10,000 or another's 10)
+        # and was three times slower (bench/RESULTS.md, conversations): plan each with its values.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 @event.listens_for(Engine, "begin")
@@ -498,11 +508,36 @@ class RawMessage(db.Model):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Conversation(db.Model):
+    """Messages that belong together (mail.inbound.threads decides): a reply joins its original.
+
+    Holds no counts or snippets: what a viewer sees of a conversation depends on which of its
+    messages the sharing rule lets them see, so lists compute that from the emails.
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # For mail that names no other message: its normalised subject and participants, hashed.
+    fallback_key: Mapped[Optional[str]] = mapped_column(String(64), default=None, index=True)
+    last_date: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConversationKey(db.Model):
+    """A Message-ID that a conversation's messages carry or name (In-Reply-To, References)."""
+
+    __tablename__ = "conversation_keys"
+
+    message_id: Mapped[str] = mapped_column(String(MESSAGE_ID_CHARS), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+
+
 class Email(db.Model):
     """One message as stored, owned by one user: the one whose mailbox fetched it or who sent it."""
 
     __tablename__ = "emails"
-    __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),)
+    __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),
+                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -535,6 +570,10 @@ class Email(db.Model):
     parse_notes: Mapped[str] = mapped_column(Text, default="")
     raw_id: Mapped[Optional[int]] = mapped_column(ForeignKey("raw_messages.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # conversations.id, set when the email is stored (mail.inbound.threads). No foreign key: on
+    # SQLite adding one means rebuilding this table, whose drop would cascade to every child row;
+    # conversations are never deleted (a merge only repoints the emails).
+    conversation_id: Mapped[Optional[int]] = mapped_column(Integer, default=None)
 
     owner: Mapped[User] = relationship()
     raw: Mapped[Optional[RawMessage]] = relationship()

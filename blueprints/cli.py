@@ -1,9 +1,11 @@
 """Command line: `flask --app app users create ...`, `flask --app app demo`."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask.cli import AppGroup
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from crm import demo, users
 from mail import demo as demo_mail
@@ -29,10 +31,15 @@ def users_create(email: str, name: str, password: str, admin: bool) -> None:
 
 
 def load_demo() -> list | None:
-    """The demo users, records and mail in an empty database; None if it has users already."""
+    """The demo users, records and mail in an empty database; None if it has users already.
+
+    The demo's Send Mail As identities send to the local mail sink on DEMO_MAIL_SINK_PORT
+    (scripts/run.sh starts it there).
+    """
     created = demo.load_demo_records()
     if created is not None:
-        demo_mail.load_demo_mail(created)
+        port = int(os.environ.get("DEMO_MAIL_SINK_PORT") or demo_mail.SINK_PORT)
+        demo_mail.load_demo_mail(created, current_app.extensions["mail"].box.encrypt, (demo_mail.SINK_HOST, port))
     return created
 
 

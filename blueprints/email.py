@@ -17,8 +17,8 @@ from flask_login import current_user
 from blueprints.web import is_htmx, mail_addon_required, page_arg, render, safe_local_path
 from mail.org import org_zone
 from mail.reading.bodies import is_inline_image_type, safe_body
-from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, own_mail_page, side_lists
-from mail.reading import addon
+from mail.reading.mailbox import MailView, attachments_of, folder_of, mark_read, side_lists
+from mail.reading import addon, conversations
 from mail.reading.sharing import get_visible
 from models import Attachment, Email, User, db
 
@@ -38,13 +38,28 @@ _NOT_FILENAME_SAFE_RE = re.compile(r"[^A-Za-z0-9 ._()+-]+")
 @bp.route("/")
 @mail_addon_required
 def inbox():
-    """The Email tab: one folder or label of the user's own mail; htmx gets only the list."""
-    view = MailView.from_args(request.args)
-    page = own_mail_page(current_user, view, page_arg())
+    """The Email tab: one folder or label of the user's own mail, a row per conversation; htmx
+    gets only the list."""
+    return _mailbox(MailView.from_args(request.args), "email_list")
+
+
+@bp.route("/conversations/<int:conversation_id>")
+@mail_addon_required
+def conversation_read(conversation_id: int):
+    """The Email tab with a conversation of the user's own mail open in the reading pane (its URL
+    is the page's: Back and Reload keep it); htmx gets the list and the pane. The owner's opening
+    marks its messages read. None of the user's own: a 404, exactly like a missing one."""
+    reading = conversations.conversation(current_user, conversation_id, own_only=True) or abort(404)
+    mark_read(current_user, [m.email for m in reading])
+    return _mailbox(MailView.from_args(request.args), "mail_reading", reading=reading,
+                    open_conversation=conversation_id)
+
+
+def _mailbox(view: MailView, block: str, **reading):
+    page = conversations.mailbox_conversations(current_user, view, page_arg())
     # Active search asks for the list at every pause in typing: the side list is not re-read then.
     side = {} if is_htmx() else side_lists(current_user) | {"notices": addon.notices(current_user)}
-    back = request.script_root + request.full_path if request.query_string else None
-    return render("email/inbox.html", "email_list", view=view, page=page, back=back, **side)
+    return render("email/inbox.html", block, view=view, page=page, **side, **reading)
 
 
 @bp.route("/<int:email_id>")
@@ -52,7 +67,7 @@ def inbox():
 def email_read(email_id: int):
     """Read one message (the owner's opening marks it read); htmx gets only the message."""
     email = visible_or_404(email_id)
-    mark_read(email, current_user)
+    mark_read(current_user, [email])
     context = reading_context(email, current_user, _back_url(email),
                               show_images=request.args.get("images") == "1")
     side = {} if is_htmx() else side_lists(current_user)

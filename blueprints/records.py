@@ -9,7 +9,7 @@ from blueprints.web import is_htmx, page_arg, redirect_to, render
 from crm import records, users
 from mail.org import mail_addon_enabled
 from mail.inbound import matching
-from mail.reading import addon, related
+from mail.reading import addon, conversations, related
 from models import RecordKind
 
 bp = Blueprint("records", __name__)
@@ -42,18 +42,25 @@ def home():
 @bp.route(f"/{KIND_PATH}/")
 @login_required
 def record_list(kind: str):
-    """The list, searched by name, email or company; htmx gets only the table."""
-    q = request.args.get("q", "")
-    page = records.search(KINDS[kind], q, page_arg())
-    return render("records/list.html", "record_list", **_context(kind, q=q, page=page, form=ConfirmForm()))
+    """The list, searched by name, email or company, sorted by a column, all or only mine (with
+    each record's Last contacted and Emails, as the viewer sees them); htmx gets only the table."""
+    q, mine = request.args.get("q", ""), request.args.get("mine") == "1"
+    sort, descending = records.parse_sort(request.args.get("sort"))
+    page = records.search(KINDS[kind], q, page_arg(), sort, descending, current_user.id if mine else None)
+    mail = (conversations.record_mail(current_user, [r.id for r in page.items]) if mail_addon_enabled() else None)
+    params = {"kind": kind} | ({"q": q} if q else {}) | ({"mine": "1"} if mine else {})
+    return render("records/list.html", "record_list", **_context(
+        kind, q=q, page=page, form=ConfirmForm(), mail=mail, mine=mine, sort=sort, descending=descending,
+        params=params))
 
 
-def page_context(kind: str, record, emails_page: int = 1) -> dict:
-    """Everything the record page shows, its Email related list at `emails_page` included: the
-    page and its related-list fragment are rendered from this one context."""
+def page_context(kind: str, record, emails_page: int = 1, **reading) -> dict:
+    """Everything the record page shows, its Email related list at `emails_page` included (and
+    `reading`: the conversation open at its row): the page and its related-list fragment are
+    rendered from this one context."""
     converted_to = records.get(RecordKind.CONTACT, record.converted_contact_id) if record.converted_contact_id else None
     addon_on = mail_addon_enabled()
-    emails = related.list_context(current_user, record.id, emails_page) if addon_on else {}
+    emails = related.list_context(current_user, record.id, emails_page) | reading if addon_on else {}
     return _context(kind, record=record, converted_to=converted_to, secondary=records.secondary_address(record),
                     addon_on=addon_on, form=ConfirmForm(), **emails)
 

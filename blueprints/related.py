@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from blueprints.records import KIND_PATH, get_record_or_404, page_context
 from blueprints.web import is_htmx, mail_addon_required, page_arg, render
-from mail.reading import addon, sharing
+from mail.reading import addon, conversations, sharing
+from mail.reading.mailbox import mark_read
 from models import SharingMode
 
 bp = Blueprint("related", __name__)
@@ -19,6 +20,19 @@ def related_list(kind: str, record_id: int):
     Back, a link opened anew) the whole record page at that page of the list."""
     record = get_record_or_404(kind, record_id)
     return render("records/detail.html", "related_emails", **page_context(kind, record, page_arg()))
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/emails/<int:conversation_id>")
+@mail_addon_required
+def related_conversation(kind: str, record_id: int, conversation_id: int):
+    """A conversation read at its row of the record's Email related list: htmx gets the list's
+    block, anything else (Reload, Back, a link) the whole record page with it open. A conversation
+    with nothing the viewer may see here is a 404, exactly like a missing one."""
+    record = get_record_or_404(kind, record_id)
+    reading = conversations.conversation(current_user, conversation_id, record_id=record.id) or abort(404)
+    mark_read(current_user, [m.email for m in reading])
+    context = page_context(kind, record, page_arg(), reading=reading, open_conversation=conversation_id)
+    return render("records/detail.html", "related_emails", **context)
 
 
 @bp.route(f"/{KIND_PATH}/<int:record_id>/share", methods=["POST"])

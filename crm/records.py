@@ -7,12 +7,16 @@ from sqlalchemy.orm import joinedload
 from collections.abc import Collection
 from dataclasses import dataclass, field as dataclass_field
 
-from models import Contact, Lead, Record, RecordAddress, RecordKind, db, normalise_address, utcnow
+from models import Contact, Lead, Record, RecordAddress, RecordKind, User, db, normalise_address, utcnow
 from queries import Page, contains_pattern, paginate
 
 PAGE_SIZE = 20
 KIND_CLASSES = {RecordKind.LEAD: Lead, RecordKind.CONTACT: Contact}
 EDITABLE_FIELDS = ("first_name", "last_name", "company", "email", "phone", "owner_id")
+# The list's sortable columns (?sort=company, ?sort=-company for descending) and what they order by.
+SORTS = {"name": (Record.last_name, Record.first_name), "company": (Record.company,), "email": (Record.email,),
+         "owner": (User.name,)}
+DEFAULT_SORT = "name"
 
 
 @dataclass
@@ -27,11 +31,24 @@ class Saved:
     added: list[str] = dataclass_field(default_factory=list)
 
 
-def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
-    """Records of one kind whose name, email or company contains `q`, by name, one page."""
-    query = select(Record).where(Record.kind == kind).options(joinedload(Record.owner))  # one query a page
+def parse_sort(value: str | None) -> tuple[str, bool]:
+    """(column, descending) from ?sort=; an unknown column sorts by name."""
+    value = (value or "").strip()
+    descending = value.startswith("-")
+    column = value.lstrip("-")
+    return (column, descending) if column in SORTS else (DEFAULT_SORT, False)
+
+
+def search(kind: RecordKind, q: str = "", page: int = 1, sort: str = DEFAULT_SORT, descending: bool = False,
+           owner_id: int | None = None) -> Page:
+    """Records of one kind whose name, email or company contains `q` (and owned by `owner_id`,
+    when given: My Leads, My Contacts), sorted by a column of SORTS, one page."""
+    query = (select(Record).join(User, User.id == Record.owner_id).where(Record.kind == kind)
+             .options(joinedload(Record.owner)))  # one query a page
     if kind is RecordKind.LEAD:
         query = query.where(Record.converted_contact_id.is_(None))
+    if owner_id is not None:
+        query = query.where(Record.owner_id == owner_id)
     q = q.strip().lower()
     if q:
         like = contains_pattern(q)
@@ -44,7 +61,9 @@ def search(kind: RecordKind, q: str = "", page: int = 1) -> Page:
                 func.lower(Record.company).like(like, escape="\\"),
             )
         )
-    return paginate(query.order_by(Record.last_name, Record.first_name, Record.id), page, PAGE_SIZE)
+    columns = [func.lower(c) for c in SORTS.get(sort, SORTS[DEFAULT_SORT])]
+    order = [c.desc() for c in columns] if descending else columns
+    return paginate(query.order_by(*order, Record.id.desc() if descending else Record.id), page, PAGE_SIZE)
 
 
 def get(kind: RecordKind, record_id: int) -> Record | None:

@@ -37,6 +37,8 @@ PAGES = [
 REP_PAGES = [
     ("rep-lead-emails", "/leads/1"),
     ("rep-email", "/email/"),
+    ("rep-email-conversation", "/email/"),
+    ("rep-email-conversation-narrow", "/email/"),
     ("rep-email-read", "/email/1"),
     ("rep-mail-addon", "/settings/mail/addon/"),
     ("rep-mail-accounts", "/settings/mail/accounts"),
@@ -68,9 +70,12 @@ def shoot(page, base: str, outdir: str) -> None:
     sign_in(page, DEMO_USERS[1][0])
     for name, path in REP_PAGES:
         page.goto(base + path)
-        if name == "rep-lead-emails":
-            page.get_by_role("link", name="Quote for 40 pallets of cold-chain storage", exact=True).click()
-            page.wait_for_selector("#email-reader .email-body, #email-reader article, #email-reader h2")
+        if name == "rep-lead-emails":  # a conversation read at its row
+            page.locator("a.conversation-toggle").first.click()
+            page.wait_for_selector("[data-reader]")
+        if name.startswith("rep-email-conversation"):  # the reading pane beside the list, or instead of it
+            page.locator("#email-list a[id^=conversation-row-]").first.click()
+            page.wait_for_selector("[data-reader]")
         page.screenshot(path=f"{outdir}/{name}.png", full_page=True)
     page.get_by_role("button", name="Sign out").click()
     page.close()

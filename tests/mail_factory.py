@@ -49,10 +49,12 @@ def build_message(*, subject: str = "Hello", sender: tuple[str, str] = ("Olivia 
                   to: str = "Rita Rep <rep@example.com>", cc: str = "", text: str = "Hello there.",
                   html: str | None = None, date: datetime = BASE_DATE,
                   attachments: tuple[tuple[str, str, bytes], ...] = (),
-                  inline_images: tuple[tuple[str, str, bytes], ...] = ()) -> bytes:
+                  inline_images: tuple[tuple[str, str, bytes], ...] = (), message_id: str | None = None,
+                  in_reply_to: str = "", references: str = "") -> bytes:
     """The bytes of a small message: text, optional html (with related cid images), attachments.
 
-    attachments and inline_images are (filename or content-id, content type, bytes).
+    attachments and inline_images are (filename or content-id, content type, bytes); message_id
+    ("" for none), in_reply_to and references are header values as written.
     """
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -61,7 +63,14 @@ def build_message(*, subject: str = "Hello", sender: tuple[str, str] = ("Olivia 
     if cc:
         msg["Cc"] = cc
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{abs(hash((subject, date, text)))}@test.example>"
+    if message_id is None:
+        message_id = f"<{abs(hash((subject, date, text)))}@test.example>"
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")

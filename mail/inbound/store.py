@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import LargeBinary, bindparam, func, insert, update
 
-from mail.inbound import matching
+from mail.inbound import matching, threads
 from mail.inbound.parsing.large import Base64Body
 from mail.inbound.parsing import Address, ParsedEmail
 from queries import insert_many
@@ -91,6 +91,8 @@ def store_many(owner_id: int, account_id: int | None, messages: list[Incoming], 
         row["raw_id"] = next(raw_ids) if message.raw is not None else None
         _consolidate(row, bool(records), settings)
         rows.append(row)
+    for row, conversation_id in zip(rows, threads.assign([_threading(m.parsed) for m in messages])):
+        row["conversation_id"] = conversation_id
     email_ids = insert_rows(Email, rows)
     participants, attachments, links = [], [], []
     for email_id, message, row, records in zip(email_ids, messages, rows, record_ids):
@@ -176,6 +178,11 @@ def _email_row(owner_id: int, account_id: int | None, message: Incoming, now) ->
         "size": message.size, "has_attachments": bool(parsed.attachments) and not headers_only,
         "recipient_count": 0, "is_read": False, "parse_notes": "\n".join(notes), "created_at": now,
     }
+
+
+def _threading(parsed: ParsedEmail) -> threads.Threading:
+    return threads.Threading(parsed.message_id, parsed.in_reply_to, tuple(parsed.references), parsed.subject,
+                             frozenset(parsed.participants()), parsed.date)
 
 
 def _consolidate(row: dict, linked: bool, settings: AddonSettings | None) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from queries import Page, contains_pattern, paginate
 from mail.reading.sharing import visible_emails
-from models import Attachment, DRAFTS, Email, INBOX, SENT, SendState, User, db
+from models import Attachment, DRAFTS, Email, EmailLink, INBOX, SENT, SendState, User, db
 
 PAGE_SIZE = 25
 
@@ -20,11 +21,12 @@ class MailView:
     label: str = ""
     unread: bool = False
     q: str = ""
+    customer: bool = False  # only customer mail: filed under a Lead or Contact
 
     @classmethod
     def from_args(cls, args) -> MailView:
         return cls(folder=args.get("folder", "").strip() or INBOX, label=args.get("label", "").strip(),
-                   unread=args.get("unread") == "1", q=args.get("q", "").strip())
+                   unread=args.get("unread") == "1", q=args.get("q", "").strip(), customer=args.get("customer") == "1")
 
     @property
     def place(self) -> str:
@@ -34,7 +36,8 @@ class MailView:
         """URL parameters for this view (with changes), defaults left out."""
         view = replace(self, **changes)
         params = {"label": view.label} if view.label else ({"folder": view.folder} if view.folder != INBOX else {})
-        return params | ({"unread": "1"} if view.unread else {}) | ({"q": view.q} if view.q else {})
+        return (params | ({"unread": "1"} if view.unread else {}) | ({"customer": "1"} if view.customer else {})
+                | ({"q": view.q} if view.q else {}))
 
 
 @dataclass
@@ -44,24 +47,32 @@ class Folder:
     unread: int
 
 
+def view_conditions(email, view: MailView) -> list:
+    """What puts a message of `email` (the emails table or an alias of it) in this view."""
+    if view.label:
+        conditions = [email.label == view.label]
+    elif view.folder == DRAFTS:
+        conditions = [email.send_state == SendState.DRAFT]
+    else:
+        conditions = [email.folder == view.folder, email.send_state != SendState.DRAFT]
+    if view.unread:
+        conditions.append(email.is_read.is_(False))
+    if view.customer:
+        link = aliased(EmailLink)
+        conditions.append(exists().where(link.email_id == email.id))
+    if view.q:
+        like = contains_pattern(view.q.lower())
+        conditions.append(or_(*(func.lower(column).like(like, escape="\\") for column in (
+            email.subject, email.from_name, email.from_address, email.to_text, email.cc_text, email.text_body))))
+    return conditions
+
+
 def own_mail_page(viewer: User, view: MailView, page: int = 1) -> Page:
-    """One page of the viewer's own mail in this view, newest first.
+    """One page of the viewer's own mail in this view, message by message, newest first.
 
     Through visible_emails like every other read, though the owner always passes the rule.
     """
-    query = visible_emails(viewer).where(Email.owner_id == viewer.id)
-    if view.label:
-        query = query.where(Email.label == view.label)
-    elif view.folder == DRAFTS:
-        query = query.where(Email.send_state == SendState.DRAFT)
-    else:
-        query = query.where(Email.folder == view.folder, Email.send_state != SendState.DRAFT)
-    if view.unread:
-        query = query.where(Email.is_read.is_(False))
-    if view.q:
-        like = contains_pattern(view.q.lower())
-        query = query.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
-            Email.subject, Email.from_name, Email.from_address, Email.to_text, Email.cc_text, Email.text_body))))
+    query = visible_emails(viewer).where(Email.owner_id == viewer.id, *view_conditions(Email, view))
     return paginate(query.order_by(Email.date.desc(), Email.id.desc()), page, PAGE_SIZE)
 
 
@@ -83,10 +94,13 @@ def side_lists(viewer: User) -> dict:
     return {"folders": [Folder(name, *counts[name]) for name in named + others], "labels": list(labels)}
 
 
-def mark_read(email: Email, viewer: User) -> None:
-    """Opening a message marks it read for its owner; others reading a shared one change nothing."""
-    if email.owner_id == viewer.id and not email.is_read:
+def mark_read(viewer: User, emails: list[Email]) -> None:
+    """Opening messages marks them read for their owner; others reading shared ones change nothing.
+    Commits only when something changed."""
+    unread = [e for e in emails if e.owner_id == viewer.id and not e.is_read]
+    for email in unread:
         email.is_read = True
+    if unread:
         db.session.commit()
 
 

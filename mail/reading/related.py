@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
-from mail.reading import addon, sharing
+from mail.reading import addon, conversations, sharing
 from models import Email, EmailLink, SharingMode, User, db
 
 PAGE_SIZE = 20
@@ -55,12 +55,13 @@ def related_page(viewer: User, record_id: int, page: int = 1) -> RelatedPage:
 
 
 def list_context(viewer: User, record_id: int, page: int = 1) -> dict:
-    """Everything the related list shows the viewer: the page, their mode, their Share Email box.
+    """Everything the related list shows the viewer: one page of conversations, their mode, their
+    Share Email box.
 
     For a Custom viewer the box also says beforehand what ticking (or unticking) it will do.
     """
     mode = sharing.mode_of(viewer.id)
     shared = addon.is_shared(viewer, record_id)
     effect = addon.share_preview(viewer, record_id, not shared) if mode is SharingMode.CUSTOM else None
-    return {"emails": related_page(viewer, record_id, page), "my_mode": mode, "share_email": shared,
-            "share_effect": effect}
+    return {"emails": conversations.related_conversations(viewer, record_id, page), "my_mode": mode,
+            "share_email": shared, "share_effect": effect}

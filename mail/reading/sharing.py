@@ -43,22 +43,22 @@ def mode_of(user_id: int) -> SharingMode:
     return mode or SharingMode.PRIVATE
 
 
-def _owner_mode() -> ColumnElement:
-    return (select(AddonSettings.sharing_mode).where(AddonSettings.user_id == Email.owner_id)
-            .correlate(Email).scalar_subquery())
+def _owner_mode(email=Email) -> ColumnElement:
+    return (select(AddonSettings.sharing_mode).where(AddonSettings.user_id == email.owner_id)
+            .correlate(email).scalar_subquery())
 
 
-def _excluding_domains():
+def _excluding_domains(email=Email):
     """The owner's Exclude Domains that exclude this email: its sender's when received, any To
     recipient's when the owner sent it (Cc never counts)."""
     p = aliased(EmailParticipant)
-    decisive_role = or_(and_(Email.direction == Direction.SENT, p.role == "to"),
-                        and_(Email.direction != Direction.SENT, p.role == "from"))
+    decisive_role = or_(and_(email.direction == Direction.SENT, p.role == "to"),
+                        and_(email.direction != Direction.SENT, p.role == "from"))
     return (select(ExcludedDomain.domain).where(
-        ExcludedDomain.user_id == Email.owner_id, p.email_id == Email.id, decisive_role,
+        ExcludedDomain.user_id == email.owner_id, p.email_id == email.id, decisive_role,
         or_(p.domain == ExcludedDomain.domain, p.domain.like(literal("%.") + ExcludedDomain.domain)))
         # Correlated to the email row explicitly: nested in EXISTS, it would otherwise not be.
-        .correlate(Email))
+        .correlate(email))
 
 
 @dataclass(frozen=True)
@@ -72,42 +72,46 @@ class AsIf:
     unlinked: bool = False
 
 
-def _links(link, as_if: AsIf | None) -> list[ColumnElement]:
-    conditions = [link.email_id == Email.id]
+def _links(link, as_if: AsIf | None, email=Email) -> list[ColumnElement]:
+    conditions = [link.email_id == email.id]
     if as_if is not None and as_if.unlinked:
         conditions.append(link.record_id != as_if.record_id)
     return conditions
 
 
-def _shared_through_record(record_id: int | None = None, as_if: AsIf | None = None) -> ColumnElement:
+def _shared_through_record(record_id: int | None = None, as_if: AsIf | None = None, email=Email) -> ColumnElement:
     """The owner ticked Share Email on a record this email is linked to (or on this one record)."""
     link = aliased(EmailLink)  # its own alias: the outer query may join email_links itself
-    ticked = exists().where(RecordShare.record_id == link.record_id, RecordShare.owner_id == Email.owner_id)
+    ticked = exists().where(RecordShare.record_id == link.record_id, RecordShare.owner_id == email.owner_id)
     if as_if is not None and as_if.shared is not None:
         ticked = (or_(ticked, link.record_id == as_if.record_id) if as_if.shared
                   else and_(ticked, link.record_id != as_if.record_id))
-    condition = exists().where(*_links(link, as_if), ticked)
+    condition = exists().where(*_links(link, as_if, email), ticked)
     if record_id is not None:
         condition = condition.where(link.record_id == record_id)
     return condition
 
 
-def shared_with_others(as_if: AsIf | None = None) -> ColumnElement:
-    """True when users other than the owner may see the email (the rule above, as SQL)."""
-    customer_mail = exists().where(*_links(aliased(EmailLink), as_if))
-    mode = _owner_mode()
+def shared_with_others(as_if: AsIf | None = None, email=Email) -> ColumnElement:
+    """True when users other than the owner may see the email (the rule above, as SQL).
+
+    `email` is the emails table or an alias of it (conversations ask about a second row).
+    """
+    customer_mail = exists().where(*_links(aliased(EmailLink), as_if, email))
+    mode = _owner_mode(email)
     return and_(
         customer_mail,
-        Email.send_state != SendState.DRAFT,
-        or_(and_(mode == SharingMode.PUBLIC, ~_excluding_domains().exists()),
-            and_(mode == SharingMode.CUSTOM, _shared_through_record(as_if=as_if))),
+        email.send_state != SendState.DRAFT,
+        or_(and_(mode == SharingMode.PUBLIC, ~_excluding_domains(email).exists()),
+            and_(mode == SharingMode.CUSTOM, _shared_through_record(as_if=as_if, email=email))),
     )
 
 
-def visible_condition(viewer: User) -> ColumnElement:
+def visible_condition(viewer: User, email=Email) -> ColumnElement:
+    """The rule for this viewer as SQL, about `email` (the emails table or an alias of it)."""
     if not viewer.active:
         return false()
-    return or_(Email.owner_id == viewer.id, shared_with_others())
+    return or_(email.owner_id == viewer.id, shared_with_others(email=email))
 
 
 def visible_emails(viewer: User):

@@ -38,13 +38,27 @@ def test_demo_loads_three_users_and_about_thirty_records_once(app, auth):
 
 def test_demo_mail_shows_the_three_sharing_modes(app):
     from mail.reading import sharing
-    from models import Email
+    from models import Email, EmailParticipant, SendAs
     app.test_cli_runner().invoke(args=["demo"])
     ceo, daniel, priya = (users.find_user(email) for email, _, _ in DEMO_USERS)
     emails = db.session.scalars(db.select(Email)).all()
-    assert len(emails) >= 9 and all(e.raw is not None for e in emails)
-    visible_to = {who.name: {e.subject for e in emails if sharing.can_see(who, e.id)} for who in (ceo, daniel, priya)}
-    assert "Board meeting: confidential figures" not in visible_to["Daniel Ortiz"]  # the CEO is Private
-    assert "Quote for 40 pallets of cold-chain storage" in visible_to["Margaret Chen"]  # Daniel is Public
-    assert "Distribution agreement draft" in visible_to["Daniel Ortiz"]  # Priya shares Kenji's record
-    assert "Panels for the Ikeja warehouse" not in visible_to["Daniel Ortiz"]  # but not Amara's
+    assert 250 <= len(emails) <= 350 and all(e.raw is not None and e.conversation_id for e in emails)
+    conversations = {e.conversation_id for e in emails}
+    assert len(conversations) < len(emails) / 2 and sum(e.has_attachments for e in emails) >= 20
+    assert {e.owner_id for e in emails} == {ceo.id, daniel.id, priya.id}
+
+    def with_customer(owner, address):
+        ids = set(db.session.scalars(db.select(EmailParticipant.email_id).where(EmailParticipant.address == address)))
+        return [e for e in emails if e.owner_id == owner.id and e.id in ids]
+
+    def seen_by(viewer, found):
+        assert found
+        return {sharing.can_see(viewer, e.id) for e in found}
+
+    assert seen_by(daniel, [e for e in emails if e.owner_id == ceo.id]) == {False}  # the CEO is Private
+    assert seen_by(ceo, with_customer(daniel, "olivia.bennett@brightwater.example")) == {True}  # Daniel is Public
+    assert seen_by(ceo, with_customer(daniel, "i.costa@verdepharma.example")) == {False}  # ... but excludes her domain
+    assert seen_by(daniel, with_customer(priya, "kenji.watanabe@sakurafoods.example")) == {True}  # Priya shares Kenji
+    assert seen_by(daniel, with_customer(priya, "ethan@clarkesons.example")) == {False}  # but not Ethan
+    identities = db.session.scalars(db.select(SendAs)).all()
+    assert len(identities) == 3 and all(i.verified and i.host == "127.0.0.1" for i in identities)

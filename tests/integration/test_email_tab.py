@@ -31,8 +31,8 @@ def text(response) -> str:
 
 
 def subjects(response) -> list[str]:
-    """The subjects in the list, top to bottom."""
-    return re.findall(r'<td class="what">\s*(?:<span class="visually-hidden">Unread: </span>)?<a href="[^"]*">([^<]*)</a>',
+    """The subjects in the list (one row per conversation), top to bottom."""
+    return re.findall(r'<td class="what">\s*(?:<span class="visually-hidden">Unread: </span>)?<a [^>]*>([^<]*)</a>',
                       text(response))
 
 
@@ -58,8 +58,8 @@ def test_email_tab_lists_only_own_mail_newest_first(rep, colleague):
     make_email(colleague, subject="Colleague's own mail", minutes=30)
     response = client.get("/email/")
     assert response.status_code == 200
+    # Four subjects: four conversations, one row each.
     assert subjects(response) == ["Newest", "Same minute, stored later", "Middle", "Oldest"]
-    assert "4 emails" in text(response)
 
 
 def test_list_is_paginated_25_a_page(rep):
@@ -68,10 +68,10 @@ def test_list_is_paginated_25_a_page(rep):
         make_email(user, subject=f"Message {n:02}", minutes=n)
     first = client.get("/email/")
     assert subjects(first) == [f"Message {n:02}" for n in range(29, 4, -1)]
-    assert "Page 1 of 2" in text(first)
+    assert "Page 1<" in text(first) and "Next" in text(first)
     second = client.get("/email/?page=2")
     assert subjects(second) == [f"Message {n:02}" for n in range(4, -1, -1)]
-    assert "Page 2 of 2" in text(second) and "Previous" in text(second)
+    assert "Page 2<" in text(second) and "Previous" in text(second) and "Next" not in text(second)
 
 
 def test_folders_beside_the_list_and_filter_it(rep):
@@ -113,9 +113,9 @@ def test_unread_mail_is_bold_and_can_be_filtered(rep):
     make_email(user, subject="Read already", is_read=True, minutes=1)
     make_email(user, subject="Not read yet")
     page = text(client.get("/email/"))
-    assert re.search(r'<tr class="unread">\s*<td class="who">Olivia Bennett</td>\s*<td class="what">\s*'
-                     r'<span class="visually-hidden">Unread: </span><a href="[^"]*">Not read yet', page)
-    assert '<tr class="read">' in page
+    assert re.search(r'<tr class="unread"[^>]*>\s*<td class="who">Olivia Bennett</td>\s*<td class="what">\s*'
+                     r'<span class="visually-hidden">Unread: </span><a [^>]*>Not read yet', page)
+    assert '<tr class="read"' in page
     assert subjects(client.get("/email/?unread=1")) == ["Not read yet"]
     assert '<span class="count" title="1 unread">' in page
 
@@ -417,7 +417,7 @@ def test_hostile_corpus_mail_renders_without_anything_that_runs(rep, name):
     assert [tag for tag, _ in found.tags if tag in ("iframe", "object", "embed", "form", "base", "meta")] == \
         (["iframe"] if email.html_body else [])
     page = active_content(text(client.get(f"/email/{email.id}")))
-    assert [attrs.get("src") for tag, attrs in page.tags if tag == "script"] == ["/static/js/htmx-2.0.11.min.js"]
+    assert [attrs.get("src") for tag, attrs in page.tags if tag == "script"] == ["/static/js/htmx-2.0.11.min.js", "/static/js/reader.js"]
     assert [f for f in page.found if not f.startswith("<script")] == []
     body = client.get(f"/email/{email.id}/body")
     assert body.status_code == 200 and body.headers["Content-Security-Policy"] == STRICT_BODY_CSP

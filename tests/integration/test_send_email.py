@@ -265,3 +265,23 @@ def test_the_reply_quote_gives_the_time_in_the_organisations_zone(sender):
     db.session.commit()  # the factory's mail is dated 3 Mar 2025 09:30 UTC
     page = client.get(f"/compose/reply/{original.id}").get_data(as_text=True)
     assert "3 Mar 2025 18:30, Olivia wrote:" in page and "09:30" not in page
+
+
+def test_a_reply_sent_from_the_crm_joins_its_conversation_and_is_read_there(sender, smtp_server):
+    user, client, contact, _ = sender
+    original = make_email(user, subject="Order 4711", sender=("Olivia", contact.email),
+                          to="Rita <rita@northwind.example>", record_ids=(contact.id,))
+    db.session.commit()
+    reader = f"/contacts/{contact.id}/emails/{original.conversation_id}"
+    form = client.get(f"/compose/reply/{original.id}?back={reader}").get_data(as_text=True)
+    assert f'name="in_reply_to" type="text" value="&lt;{original.message_id}&gt;"' in form or original.message_id in form
+    response = client.post(f"/compose/reply/{original.id}?back={reader}", data={
+        "to": contact.email, "subject": "Re: Order 4711", "body": "It ships on Monday.",
+        "in_reply_to": f"<{original.message_id}>", "references": ""})
+    assert response.status_code == 303 and response.location.endswith(reader)
+    sent = db.session.scalars(db.select(Email).where(Email.direction == Direction.SENT)).one()
+    assert sent.conversation_id == original.conversation_id
+    page = client.get(reader).get_data(as_text=True)
+    assert page.count('class="conversation-message"') == 2 and "It ships on Monday." in page
+    listed = client.get(f"/contacts/{contact.id}/emails", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert listed.count('<li class="email-row') == 1 and 'title="2 messages"' in listed

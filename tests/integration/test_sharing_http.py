@@ -51,6 +51,16 @@ def test_truth_table_through_http(world, clients, mode, share, excluded, directi
             status = client.get(url).status_code
             missing = client.get(url.replace(f"/{email.id}", "/999999")).status_code
             assert status == (200 if want else 404) and missing == 404, (viewer, name, status)
+        # The conversation read at its row: a conversation with nothing visible is a missing one,
+        # for a page and for htmx alike; the Email tab's reading pane holds only the viewer's own mail.
+        for headers in ({}, {"HX-Request": "true"}):
+            opened = client.get(f"/leads/{lead.id}/emails/{email.conversation_id}", headers=headers)
+            missing = client.get(f"/leads/{lead.id}/emails/999999", headers=headers)
+            assert (opened.status_code, missing.status_code) == (200 if want else 404, 404), viewer
+            if want:
+                assert "Secret plans" in opened.get_data(as_text=True)
+        own_pane = client.get(f"/email/conversations/{email.conversation_id}").status_code
+        assert own_pane == (200 if viewer == "owner" else 404), viewer
     for url in urls(email, attachment, lead).values():  # a deactivated user's session has ended
         response = clients["deactivated"].get(url)
         assert response.status_code == 302 and "/signin" in response.location

@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 from crm import users
-from mail.reading import addon, sharing
+from mail.reading import addon, conversations, sharing
 from models import (AddonSettings, Contact, Direction, Email, EmailLink, ExcludedDomain, Lead, RecordShare,
                     SendState, SharingMode, db)
 from tests import mail_factory
@@ -240,3 +240,44 @@ def test_the_owner_label_names_the_domain_as_written_for_people(world):
                                    record_ids=(lead.id,))
     _public_excluding(owner, "xn--bcher-kva.example")
     assert sharing.audience_labels([email.id])[email.id] == "Only you: from an excluded domain, bücher.example"
+
+
+@pytest.fixture
+def colleague(world):
+    """A Public colleague whose mail with the lead everyone sees."""
+    colleague = users.create_user("public@northwind.example", "Public Colleague", PASSWORD)
+    db.session.add(AddonSettings(user_id=colleague.id, sharing_mode=SharingMode.PUBLIC))
+    db.session.commit()
+    return colleague
+
+
+@pytest.mark.parametrize("mode,share,excluded,direction", CASES,
+                         ids=[f"{m.value}-share_{s}-excl_{e}-{d.value}" for m, s, e, d in CASES])
+def test_truth_table_over_conversations(world, colleague, mode, share, excluded, direction):
+    """A conversation shows each viewer the messages they may see, counts and previews only those,
+    and one with none visible does not exist for them."""
+    configure(world, mode, share, excluded, direction)
+    opening = mail_factory.make_email(colleague, subject="Order 4711", sender=("Olivia", CUSTOMER),
+                                      to=colleague.email, message_id="<order-4711@brightwater.example>",
+                                      text="Where is order 4711?", record_ids=(world["lead"].id,))
+    answer = make_email(world["owner"], direction, world["lead"], subject="Re: Order 4711", minutes=5,
+                        in_reply_to="<order-4711@brightwater.example>", text="Secret discount inside.")
+    alone = make_email(world["owner"], direction, world["lead"], subject="Private matter", minutes=10,
+                       text="Nobody else reads this.")
+    lead = world["lead"]
+    assert answer.conversation_id == opening.conversation_id != alone.conversation_id
+    for viewer in VIEWERS:
+        want, user = expected(mode, viewer, share, excluded, direction), world[viewer]
+        shown = [m.email.id for m in conversations.conversation(user, opening.conversation_id, record_id=lead.id)]
+        alone_shown = [m.email.id for m in conversations.conversation(user, alone.conversation_id, record_id=lead.id)]
+        if viewer == "deactivated":
+            assert shown == [] and alone_shown == []
+            continue
+        assert shown == ([opening.id, answer.id] if want else [opening.id]), viewer
+        assert alone_shown == ([alone.id] if want else []), viewer
+        rows = {row.id: row for row in conversations.related_conversations(user, lead.id).items}
+        order = rows[opening.conversation_id]
+        assert (order.count, order.latest.id) == ((2, answer.id) if want else (1, opening.id)), viewer
+        assert (alone.conversation_id in rows) is want, viewer
+        assert ("Secret discount" in order.latest.snippet) is want, viewer
+        assert conversations.record_mail(user, [lead.id])[lead.id].emails == (3 if want else 1), viewer

@@ -57,15 +57,36 @@ class ParsedEmail:
 
     @property
     def snippet(self) -> str:
-        """The first SNIPPET_CHARS characters of the text, whitespace collapsed."""
+        """The first SNIPPET_CHARS characters of what the sender wrote, whitespace collapsed: the
+        quoted message they answer and their signature are left out (see _own_words)."""
         words: list[str] = []
         length = 0
-        for match in _WORD_RE.finditer(self.text):
+        for match in _WORD_RE.finditer(_own_words(self.text)):
             words.append(match.group())
             length += len(words[-1]) + 1
             if length > SNIPPET_CHARS:
                 break
         return " ".join(words)[:SNIPPET_CHARS]
+
+
+# Where the quoted original starts ("On 3 May, Ann wrote:", Outlook's "-----Original Message-----",
+# "From: ..." of a forwarded header block) and where a signature starts ("-- " by RFC 3676).
+_QUOTE_START_RE = re.compile(r"^(on\b.{0,200}\bwrote:|am\b.{0,200}\bschrieb.{0,80}:|le\b.{0,200}\ba écrit\s?:"
+                             r"|-{2,}\s*original message\s*-{2,}|_{10,})\s*$", re.IGNORECASE)
+_SIGNATURE_RE = re.compile(r"^(-- ?|--|—)$")
+
+
+def _own_words(text: str) -> str:
+    """The text down to the first quoted line, quote attribution or signature delimiter."""
+    kept = []
+    for line in _NEWLINES_RE.sub("\n", text).split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(">") or _QUOTE_START_RE.match(stripped) or _SIGNATURE_RE.match(line.rstrip()):
+            if kept:
+                break
+            continue  # a message that starts with a quote: its own words may come after it
+        kept.append(line)
+    return "\n".join(kept) or text
 
 
 def parse(raw: bytes, received_at: datetime) -> ParsedEmail:
