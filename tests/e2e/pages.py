@@ -38,14 +38,18 @@ def load_demo_world(app) -> None:
         checked = [utcnow() - timedelta(minutes=1), None, utcnow() - timedelta(hours=2)]
         states = [AccountState.READY, AccountState.READY, AccountState.AUTH_ERROR]
         for n, user in enumerate(users.find_user(email) for email, _, _ in DEMO_USERS):
-            db.session.add(MailAccount(
+            # The demo gives each user a CRM mailbox and a Send Mail As (its mail sink): take those.
+            account = db.session.scalar(db.select(MailAccount).where(MailAccount.user_id == user.id)) or MailAccount(
                 user_id=user.id, name="Work", email=user.email, host="pop.northwind.example", port=995,
                 security="ssl", username=user.email.split("@")[0], password_encrypted=box.encrypt("x"),
-                is_default=True, state=states[n], last_checked_at=checked[n], last_poll_at=checked[n],
-                last_error="The server refused the password." if n == 2 else ""))
-            db.session.add(SendAs(user_id=user.id, from_name=user.name, from_address=user.email,
-                                  host="smtp.northwind.example", port=587, security="starttls",
-                                  username=user.email, password_encrypted=box.encrypt("x"), verified=n != 1))
+                is_default=True)
+            account.state, account.last_checked_at, account.last_poll_at = states[n], checked[n], checked[n]
+            account.last_error = "The server refused the password." if n == 2 else ""
+            identity = db.session.scalar(db.select(SendAs).where(SendAs.user_id == user.id)) or SendAs(
+                user_id=user.id, from_name=user.name, from_address=user.email, host="smtp.northwind.example",
+                port=587, security="starttls", username=user.email, password_encrypted=box.encrypt("x"))
+            identity.verified = n != 1
+            db.session.add_all([account, identity])
         db.session.commit()
 
 
