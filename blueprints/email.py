@@ -52,7 +52,7 @@ def conversation_read(conversation_id: int):
     reading = conversations.conversation(current_user, conversation_id, own_only=True) or abort(404)
     mark_read(current_user, [m.email for m in reading])
     return _mailbox(MailView.from_args(request.args), "mail_reading", reading=reading,
-                    open_conversation=conversation_id)
+                    open_conversation=conversation_id, **reader_bodies(reading))
 
 
 def _mailbox(view: MailView, block: str, **reading):
@@ -134,6 +134,18 @@ def reading_context(email: Email, viewer: User, back_url: str, show_images: bool
     return {"email": email, "viewer": viewer, "back_url": back_url, "show_images": show_images,
             "blocked_images": safe.blocked_images if safe else 0,
             "attachments": [a for a in attachments if a.id not in shown]}
+
+
+def reader_bodies(reading: list) -> dict:
+    """For a conversation's reader: per HTML message, how many remote images are blocked and
+    which inline images its body shows; ?images=<email id> shows one message's remote images."""
+    images = request.args.get("images", type=int)
+    bodies = {}
+    for m in reading:
+        if m.email.html_body:
+            safe, shown = safe_body(m.email, m.attachments, m.email.id == images, attachment_url=_inline_url)
+            bodies[m.email.id] = (safe.blocked_images, shown)
+    return {"bodies": bodies, "images": images}
 
 
 def _inline_url(attachment: Attachment) -> str:

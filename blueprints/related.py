@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
+from blueprints.email import reader_bodies
 from blueprints.records import KIND_PATH, get_record_or_404, page_context
 from blueprints.web import is_htmx, mail_addon_required, page_arg, render
 from mail.reading import addon, conversations, sharing
@@ -31,7 +32,8 @@ def related_conversation(kind: str, record_id: int, conversation_id: int):
     record = get_record_or_404(kind, record_id)
     reading = conversations.conversation(current_user, conversation_id, record_id=record.id) or abort(404)
     mark_read(current_user, [m.email for m in reading])
-    context = page_context(kind, record, page_arg(), reading=reading, open_conversation=conversation_id)
+    context = page_context(kind, record, page_arg(), reading=reading, open_conversation=conversation_id,
+                           **reader_bodies(reading))
     return render("records/detail.html", "related_emails", **context)
 
 

@@ -60,10 +60,6 @@ def sign_in(page: Page, server, who):
     expect(page).not_to_have_url(re.compile("/signin"))
 
 
-def focused_id(page: Page) -> str:
-    return page.evaluate("document.activeElement && document.activeElement.id")
-
-
 def test_the_reader_opens_at_its_row_and_keeps_its_place(demo, page: Page):
     sign_in(page, demo, DANIEL)
     lead_url = f"{demo.url}/leads/{demo.lead_id}"
@@ -78,19 +74,19 @@ def test_the_reader_opens_at_its_row_and_keeps_its_place(demo, page: Page):
     expect(reader).to_be_visible()
     expect(page.locator(f"#{first_id}")).to_have_attribute("aria-expanded", "true")
     expect(page.locator(f"#{first_id}")).to_have_attribute("aria-current", "true")
-    page.wait_for_function(f"document.activeElement.id === 'conversation-title-{cid}'")
+    expect(page.locator(f"#conversation-title-{cid}")).to_be_focused()
     assert reader.get_attribute("aria-live") is None and page.locator("[aria-live] [data-reader]").count() == 0
     assert reader.locator("details[open]").count() == 1  # the latest message expanded
     assert page.evaluate(f"document.getElementById('conversation-{cid}').getBoundingClientRect().top") < 200
     # Reload: the same page, reader open, focus on its heading.
     page.reload()
     expect(page.locator(f"#conversation-{cid}")).to_be_visible()
-    page.wait_for_function(f"document.activeElement.id === 'conversation-title-{cid}'")
+    expect(page.locator(f"#conversation-title-{cid}")).to_be_focused()
     # Esc folds it and gives the focus back to its row.
     page.keyboard.press("Escape")
     expect(page.locator("[data-reader]")).to_have_count(0)
     expect(page).to_have_url(f"{lead_url}/emails")
-    page.wait_for_function(f"document.activeElement.id === '{first_id}'")
+    expect(page.locator(f"#{first_id}")).to_be_focused()
     expect(page.locator(f"#{first_id}")).to_have_attribute("aria-expanded", "false")
     # Open one, then another; Back returns to the first with its reader, Back again to none.
     page.locator(f"#{first_id}").click()
@@ -105,7 +101,7 @@ def test_the_reader_opens_at_its_row_and_keeps_its_place(demo, page: Page):
     # Close (the button) does what Esc does.
     page.locator(f"#conversation-{cid} [data-reader-close]").click()
     expect(page.locator("[data-reader]")).to_have_count(0)
-    page.wait_for_function(f"document.activeElement.id === '{first_id}'")
+    expect(page.locator(f"#{first_id}")).to_be_focused()
 
 
 def test_the_email_tab_reads_beside_the_list_or_instead_of_it(demo, page: Page):
@@ -118,7 +114,7 @@ def test_the_email_tab_reads_beside_the_list_or_instead_of_it(demo, page: Page):
     expect(page).to_have_url(f"{demo.url}/email/conversations/{cid}?customer=1")
     expect(page.locator("#email-list")).to_be_visible()  # wide: the pane beside the list
     expect(page.locator(f"#conversation-{cid}")).to_be_visible()
-    page.wait_for_function(f"document.activeElement.id === 'conversation-title-{cid}'")
+    expect(page.locator(f"#conversation-title-{cid}")).to_be_focused()
     expect(page.locator(f"#conversation-{cid} details[open] .filed-under a").first).to_be_visible()
     page.set_viewport_size({"width": 600, "height": 900})  # narrow: the reader instead of the list
     expect(page.locator("#email-list")).to_be_hidden()
@@ -129,7 +125,7 @@ def test_the_email_tab_reads_beside_the_list_or_instead_of_it(demo, page: Page):
     back.click()
     expect(page).to_have_url(f"{demo.url}/email/?customer=1")
     expect(page.locator("#email-list")).to_be_visible()
-    page.wait_for_function(f"document.activeElement.id === 'conversation-row-{cid}'")
+    expect(page.locator(f"#conversation-row-{cid}")).to_be_focused()
 
 
 def test_the_demos_reply_is_delivered_to_the_sink_and_joins_its_conversation(demo, sink, page: Page):

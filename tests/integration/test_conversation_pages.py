@@ -101,7 +101,9 @@ def test_the_email_tab_reads_in_a_pane_and_filters_customer_mail(seller):
     assert 'class="mail-reading is-reading"' in page and 'class="reading-pane"' in page
     assert "Order 4711 opening" in page and "Order 4711 reply 1" in page  # the Inbox message and my Sent reply
     fragment = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert fragment.lstrip().startswith('<div id="mail-reading"') and "mail-side" not in fragment
+    # The pane's block, with a <title> for htmx to set the page's (the conversation's subject).
+    assert re.match(r'\s*<title>Re: Order 4711 · Email · CRM Mail Add-on</title>\s*<div id="mail-reading"', fragment)
+    assert "mail-side" not in fragment
     # Filed under the lead (a link), and who can see my message and why.
     assert f'<a href="/leads/{lead.id}">Olivia Bennett</a>' in page and "Only you" in page
     assert 'href="/email/?customer=1"' in page[page.index('class="reading-pane"'):]  # Back keeps the view

@@ -75,7 +75,7 @@ def world(mail_app, smtp_server):
     assert client.post("/signin", data={"email": admin.email, "password": PASSWORD}).status_code == 303
     ids = {"record_id": lead.id, "email_id": email.id, "account_id": account.id, "identity_id": identity.id,
            "user_id": rep.id, "attachment_id": 1, "change_id": 1, "kind": "leads", "action": "activate",
-           "key": "google", "provider_id": provider.id}
+           "key": "google", "provider_id": provider.id, "conversation_id": email.conversation_id}
     return mail_app, client, ids
 
 
