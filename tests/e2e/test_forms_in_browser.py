@@ -84,5 +84,6 @@ def test_focus_stays_on_share_email_after_ticking_it(tab, demo_server):
     tab.keyboard.press("Space")
     expect(tab.locator(".share-email")).to_contain_text("are shared with everyone")
     expect(tab.get_by_role("switch", name="Share Email")).to_be_focused()
+    tab.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
     tab.keyboard.press("Space")
     expect(tab.locator(".share-email")).to_contain_text("Only you see your emails")
