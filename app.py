@@ -43,11 +43,6 @@ def create_app(overrides: dict | None = None) -> Flask:
         # Behind one reverse proxy: trust its X-Forwarded-For/-Proto/-Host for URLs and cookies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # JIT off on every connection: the sharing rule's OR'd EXISTS give huge cost estimates,
-        # and past jit_above_cost PostgreSQL compiled ordinary page queries for longer than they run.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        options.setdefault("connect_args", {}).setdefault("options", "-c jit=off")
     db.init_app(app)
     is_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     migrate.init_app(app, db, directory=str(HERE / "migrations"), render_as_batch=is_sqlite)

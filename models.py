@@ -32,7 +32,7 @@ db = SQLAlchemy(model_class=Base)
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+def _connection_settings(dbapi_connection, connection_record) -> None:
     # SQLite leaves foreign keys unenforced unless asked; WAL lets pages read while the poller
     # thread writes; busy_timeout makes a writer wait for the lock instead of failing.
     if isinstance(dbapi_connection, sqlite3.Connection):
