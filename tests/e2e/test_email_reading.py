@@ -92,7 +92,8 @@ def test_script_in_an_html_mail_does_not_run_and_images_wait_for_the_reader(page
     expect(page.locator("#email-list tr.unread")).to_have_count(3)
     page.screenshot(path=str(SHOTS / "inbox.png"), full_page=True)
 
-    page.get_by_role("searchbox").fill("quarterly")
+    with page.expect_response(lambda r: "q=quarterly" in r.url):
+        page.get_by_role("searchbox").fill("quarterly")
     expect(page.locator("#email-list tbody tr")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"q=quarterly"))
     page.get_by_role("link", name="Quarterly numbers").click()

@@ -41,7 +41,9 @@ def test_fetch_now_shows_progress_and_fetched_html_mail_runs_nothing(page: Page,
     expect(health).to_contain_text("fetched 2001", timeout=60000)
 
     page.get_by_role("link", name="Email", exact=True).click()
-    page.get_by_role("searchbox").fill("quarterly")
+    page.wait_for_load_state()  # htmx is deferred: typing before it wires the box sends nothing
+    with page.expect_response(lambda r: "q=quarterly" in r.url):
+        page.get_by_role("searchbox").fill("quarterly")
     page.get_by_role("link", name="Quarterly numbers").click()
     frame = page.locator("iframe.email-body").element_handle().content_frame()
     frame.wait_for_load_state()

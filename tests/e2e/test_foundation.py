@@ -41,8 +41,12 @@ def test_first_start_to_a_lead_and_its_emails_section(page: Page, live_server):
         expect(page.get_by_role("heading", name=f"{first} {last}")).to_be_visible()
         page.get_by_role("link", name="Leads", exact=True).first.click()
 
+    # htmx is deferred and wires the search box at DOMContentLoaded; text typed before that
+    # becomes the box's "unchanged" value and sends nothing, so wait for the page first.
+    page.wait_for_load_state()
     search = page.get_by_role("searchbox")
-    search.fill("sakura")
+    with page.expect_response(lambda r: "q=sakura" in r.url):
+        search.fill("sakura")
     expect(page.locator("#record-list")).to_contain_text("Kenji Watanabe")
     expect(page.locator("#record-list")).not_to_contain_text("Olivia Bennett")
     expect(page).to_have_url(re.compile(r"q=sakura"))
