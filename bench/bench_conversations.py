@@ -12,29 +12,18 @@ Run: .venv/bin/python bench/bench_conversations.py        (writes its figures in
 from __future__ import annotations
 
 import os
-import statistics
-import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _timing import add_mixed_modes, add_users, bench_app, bulk_insert, small_big, write_section
+from flask_migrate import upgrade
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event, insert  # noqa: E402
-
-from app import create_app  # noqa: E402
-from mail.reading import conversations, related  # noqa: E402
-from mail.reading.mailbox import MailView  # noqa: E402
-from models import (AddonSettings, Contact, Conversation, Email, EmailLink, EmailParticipant, ExcludedDomain,  # noqa: E402
-                    RecordAddress, RecordShare, SharingMode, User, db)
-from tests.pg import PostgresCluster  # noqa: E402
+from mail.reading import conversations, related
+from mail.reading.mailbox import MailView
+from models import Contact, Conversation, Email, EmailLink, EmailParticipant, RecordAddress, User, db
+from tests.pg import PostgresCluster
 
 BIG, SMALL, PER_CONVERSATION, OWNERS, RUNS = 10_000, 10, 5, 20, 30
-MODES = [SharingMode.PRIVATE, SharingMode.CUSTOM, SharingMode.PUBLIC, SharingMode.PUBLIC]
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Conversations: related list and Email tab (issue 12)"
 BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VIEWER, TAB_BIG, TAB_SMALL = OWNERS + 1, OWNERS + 2, OWNERS + 3
@@ -50,21 +39,13 @@ def _email(n: int, owner: int, conversation: int, when: datetime, customer: str)
 
 
 def populate() -> None:
-    db.session.execute(insert(User), [dict(id=i + 1, email=f"owner{i}@northwind.example", name=f"Owner {i}",
-                                           password_hash="x", role="standard", active=True, created_at=BASE)
-                                      for i in range(OWNERS + 3)])
+    add_users(OWNERS + 3, BASE)
     db.session.add_all([Contact(id=1, last_name="Big", email="big@customer.example", owner_id=1),
                         Contact(id=2, last_name="Small", email="small@customer.example", owner_id=1)])
     db.session.flush()
     db.session.add_all([RecordAddress(record_id=1, address="big@customer.example", is_primary=True),
                         RecordAddress(record_id=2, address="small@customer.example", is_primary=True)])
-    for i in range(OWNERS):
-        mode = MODES[i % len(MODES)]
-        db.session.add(AddonSettings(user_id=i + 1, sharing_mode=mode))
-        if mode is SharingMode.CUSTOM and i % 2:
-            db.session.add_all([RecordShare(owner_id=i + 1, record_id=1), RecordShare(owner_id=i + 1, record_id=2)])
-        if mode is SharingMode.PUBLIC and i % 3 == 0:
-            db.session.add(ExcludedDomain(user_id=i + 1, domain="partner.example"))
+    add_mixed_modes(OWNERS, (1, 2))
     db.session.commit()
     rows, participants, links, threads = [], [], [], []
     n = 0
@@ -90,60 +71,24 @@ def populate() -> None:
                 links.append(dict(email_id=n, record_id=record, email_date=when))
             if step == 0:
                 threads.append(dict(id=conversation, fallback_key=None, last_date=when))
-    for table, data in ((Conversation, threads), (Email, rows), (EmailParticipant, participants), (EmailLink, links)):
-        for start in range(0, len(data), 2000):
-            db.session.execute(insert(table), data[start:start + 2000])
-    db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:  # committed: statistics of a rolled-back ANALYZE are lost
-            connection.exec_driver_sql("ANALYZE")
-
-
-def measure(read) -> tuple[float, int, int]:
-    """Median seconds for the first page, SQL statements per page, and rows on it."""
-    statements: list[str] = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    times = []
-    for run in range(RUNS):
-        db.session.expire_all()
-        if run == RUNS - 1:
-            event.listen(db.engine, "before_cursor_execute", count)
-        start = time.perf_counter()
-        page = read()
-        times.append(time.perf_counter() - start)
-    event.remove(db.engine, "before_cursor_execute", count)
-    return statistics.median(times), len(statements), len(page.items)
+    bulk_insert(((Conversation, threads), (Email, rows), (EmailParticipant, participants), (EmailLink, links)))
 
 
 def run(url: str, label: str) -> list[dict]:
-    instance = tempfile.mkdtemp(prefix="bench-conversations-")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "b", "MAIL_SECRET_KEY": "b", "INSTANCE_PATH": instance})
-    results = []
-    with app.app_context():
+    with bench_app(url, "bench-conversations-").app_context():
         upgrade()
         populate()
         viewer = db.session.get(User, VIEWER)
-        cases = [("Email related list", lambda r: (lambda: related.list_context(viewer, r)["emails"]), (2, 1)),
-                 ("Email tab", lambda u: (lambda: conversations.mailbox_conversations(db.session.get(User, u), MailView())),
+        cases = [("Email related list", lambda record: related.list_context(viewer, record)["emails"], (2, 1)),
+                 ("Email tab", lambda user: conversations.mailbox_conversations(db.session.get(User, user), MailView()),
                   (TAB_SMALL, TAB_BIG))]
-        for name, reader, (small, big) in cases:
-            small_s, small_q, small_rows = measure(reader(small))
-            big_s, big_q, big_rows = measure(reader(big))
-            result = dict(db=label, page=name, small_ms=small_s * 1000, big_ms=big_s * 1000, ratio=big_s / small_s,
-                          small_queries=small_q, big_queries=big_q, small_rows=small_rows, big_rows=big_rows)
-            print(f"{label}, {name}: small {result['small_ms']:.2f} ms ({small_q} queries, {small_rows} rows), "
-                  f"big {result['big_ms']:.2f} ms ({big_q} queries, {big_rows} rows), ratio {result['ratio']:.2f}")
-            results.append(result)
+        results = [small_big(label, read, small, big, RUNS, page=name) for name, read, (small, big) in cases]
         db.engine.dispose()
     return results
 
 
 def write(results: list[dict]) -> None:
-    lines = [SECTION, "",
-             f"First page grouped into conversations, median of {RUNS} runs. Related list: seen by a colleague, a "
+    lines = [f"First page grouped into conversations, median of {RUNS} runs. Related list: seen by a colleague, a "
              f"record with {BIG:,} emails in {BIG // PER_CONVERSATION:,} conversations from {OWNERS} owners in mixed "
              f"modes against one with {SMALL} emails in {SMALL // PER_CONVERSATION}. Email tab: a user with {BIG:,} "
              f"emails of their own in {BIG // PER_CONVERSATION:,} conversations against one with {SMALL}.",
@@ -154,14 +99,7 @@ def write(results: list[dict]) -> None:
     for r in results:
         lines.append(f"| {r['db']} | {r['page']} | {r['small_ms']:.2f} ms | {r['big_ms']:.2f} ms | {r['ratio']:.2f} | "
                      f"{r['small_queries']} / {r['big_queries']} | {r['small_rows']} / {r['big_rows']} |")
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        text = head + "\n".join(lines) + "\n" + tail
-    else:
-        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
-    RESULTS.write_text(text)
+    write_section(SECTION, lines)
 
 
 def main() -> None:
