@@ -1,12 +1,14 @@
 """Settings > Mail: Mail Accounts (POP3) and Send Mail As (SMTP), each user's own."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import DELETE, POP3_PORTS, HostedAccountForm, Pop3AccountForm, mark_fault
-from blueprints.mail_glue import get_account_or_404, mail_context, password_change
+from blueprints.mail_glue import PasswordPage, get_account_or_404, list_changed, mail_context, password_change
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.org import org_settings
 from mail.inbound import accounts, worker
@@ -15,6 +17,9 @@ from mail.inbound.accounts import AccountInput
 
 bp = Blueprint("mail_settings", __name__, url_prefix="/settings/mail")
 ACCOUNT_FORM = "mail_settings/account_new.html"
+PASSWORD_PAGE = PasswordPage(heading="Change the incoming password", done="The password of {name} has been changed.",
+                             list_endpoint="mail_settings.account_list", name=attrgetter("name"),
+                             change=accounts.change_password)
 
 
 def hosted_offer():
@@ -134,12 +139,7 @@ def account_hosted():
 @mail_addon_required
 def account_password(account_id: int):
     """Change the incoming password: the new one is tested before it replaces the old one."""
-    account = get_account_or_404(account_id)
-    return password_change(
-        lambda password: accounts.change_password(mail_context(), account, password),
-        heading="Change the incoming password", back=url_for("mail_settings.account_list"),
-        subject=f"{account.name}: {account.username} on {account.host}:{account.port}",
-        done=f"The password of {account.name} has been changed.")
+    return password_change(get_account_or_404(account_id), PASSWORD_PAGE)
 
 
 @bp.route("/accounts/<int:account_id>/default", methods=["POST"])
@@ -148,7 +148,7 @@ def account_default(account_id: int):
     """Set as default."""
     account = get_account_or_404(account_id)
     accounts.set_default(account)
-    return _after_list_change(f"{account.name} is now your default account.")
+    return list_changed(f"{account.name} is now your default account.", account_list, "mail_settings.account_list")
 
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["POST"])
@@ -158,7 +158,8 @@ def account_delete(account_id: int):
     account = get_account_or_404(account_id)
     name = account.name
     accounts.delete(account)
-    return _after_list_change(f"Deleted the account {name}. Mail already fetched from it stays.")
+    return list_changed(f"Deleted the account {name}. Mail already fetched from it stays.", account_list,
+                        "mail_settings.account_list")
 
 
 @bp.route("/accounts/<int:account_id>/fetch", methods=["POST"])
@@ -180,9 +181,3 @@ def account_health(account_id: int):
     account = get_account_or_404(account_id)
     return render_template("mail_settings/_account_health.html", a=account)
 
-
-def _after_list_change(message: str):
-    flash(message, "success")
-    if is_htmx():
-        return account_list()
-    return redirect_to(url_for("mail_settings.account_list"))

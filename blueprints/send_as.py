@@ -2,12 +2,14 @@
 organisation's relay or, without one, approved by an administrator."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from blueprints.forms import ConfirmForm
 from blueprints.mail_forms import SMTP_PORTS, SendAsForm, VerifyForm, mark_fault
-from blueprints.mail_glue import get_identity_or_404, mail_context, password_change
+from blueprints.mail_glue import PasswordPage, get_identity_or_404, list_changed, mail_context, password_change
 from blueprints.mail_settings import fill_suggestions
 from mail import signin
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
@@ -17,6 +19,9 @@ from mail.outbound.identities import IdentityInput
 
 bp = Blueprint("send_as", __name__, url_prefix="/settings/mail/send-as")
 FORM = "mail_settings/send_as_new.html"
+PASSWORD_PAGE = PasswordPage(heading="Change the outgoing password", list_endpoint="send_as.identity_list",
+                             done="The outgoing password of {name} has been changed.",
+                             name=attrgetter("from_address"), change=identities.change_password)
 
 
 @bp.route("/")
@@ -139,12 +144,7 @@ def identity_code_send(identity_id: int):
 @mail_addon_required
 def identity_password(identity_id: int):
     """Change the outgoing password: tested before it is kept."""
-    identity = get_identity_or_404(identity_id)
-    return password_change(
-        lambda password: identities.change_password(mail_context(), identity, password),
-        heading="Change the outgoing password", back=url_for("send_as.identity_list"),
-        subject=f"{identity.from_address}: {identity.username} on {identity.host}:{identity.port}",
-        done=f"The outgoing password of {identity.from_address} has been changed.")
+    return password_change(get_identity_or_404(identity_id), PASSWORD_PAGE)
 
 
 @bp.route("/<int:identity_id>/delete", methods=["POST"])
@@ -154,7 +154,4 @@ def identity_delete(identity_id: int):
     identity = get_identity_or_404(identity_id)
     address = identity.from_address
     identities.delete(identity)
-    flash(f"Deleted the Send Mail As address {address}.", "success")
-    if is_htmx():
-        return identity_list()
-    return redirect_to(url_for("send_as.identity_list"))
+    return list_changed(f"Deleted the Send Mail As address {address}.", identity_list, "send_as.identity_list")
