@@ -19,7 +19,7 @@ def to(server, address, since):
 def add_send_as(page: Page, server, login, password, button):
     page.get_by_role("banner").get_by_role("link", name="Settings").click()
     page.get_by_role("link", name="Send Mail As").click()
-    page.get_by_role("button", name="Add Send Mail As").click()
+    page.get_by_role("button", name="Add a Send Mail As address").click()
     page.get_by_label("From name").fill("Daniel Ortiz")
     page.get_by_label("From address").fill(ADDRESS)
     page.get_by_label("From address").press("Tab")  # leaving the address refreshes the form in place
@@ -82,7 +82,7 @@ def test_without_a_relay_an_administrator_approves_the_address(page: Page, mail_
     sign_in(page, mail_live_server, mail_live_server.rep)
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("link", name="Send Mail As").click()
-    page.get_by_role("button", name="Add Send Mail As").click()
+    page.get_by_role("button", name="Add a Send Mail As address").click()
     expect(page.get_by_text("Your organisation has no outgoing relay")).to_be_visible()
     add_send_as(page, smtp_server, login, password, "Save and ask for approval")
     expect(page.get_by_role("status").first).to_contain_text(f"{ADDRESS} is waiting for an administrator's approval")

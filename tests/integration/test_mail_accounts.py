@@ -1,6 +1,7 @@
 """Settings > Mail > Mail Accounts against a real Dovecot: test, create, password, default, delete."""
 import json
 import logging
+import re
 from html import unescape as html_unescape
 
 import pytest
@@ -285,3 +286,12 @@ def assert_secret_nowhere(secret: str, pages, log: str) -> None:
         for table in db.metadata.sorted_tables:
             for row in connection.execute(table.select()):
                 assert secret not in " ".join(str(v) for v in row)
+
+
+def test_placeholders_on_add_pop3_account_are_examples_not_values(rep):
+    """Issue 13.2: a placeholder that looks like a typed value ("Work mail", "pop.example.com") says "for example"."""
+    _, client = rep
+    page = html_unescape(client.get("/settings/mail/accounts/new").get_data(as_text=True))
+    placeholders = re.findall(r'placeholder="([^"]*)"', page)
+    assert "for example Work mail" in placeholders and "for example pop.example.com" in placeholders
+    assert all(p.startswith("for example ") for p in placeholders), placeholders

@@ -262,3 +262,20 @@ def test_another_users_identity_is_a_404(rep, smtp_server, mail_app):
                         ("post", f"/settings/mail/send-as/{identity.id}/delete")]:
         assert getattr(other, method)(url, data={"code": "1", "password": "x"}).status_code == 404
     assert "rita@example.com" not in other.get("/settings/mail/send-as/").get_data(as_text=True)
+
+
+def test_the_list_and_the_form_say_add_a_send_mail_as_address(rep):
+    """Issue 13.9: the Send Mail As list's add button and the form's heading read "Add a Send Mail As address"."""
+    _, client = rep
+    listing = client.get("/settings/mail/send-as/").get_data(as_text=True)
+    assert re.search(r'<a role="button" href="/settings/mail/send-as/new">Add a Send Mail As address</a>', listing)
+    page = client.get("/settings/mail/send-as/new").get_data(as_text=True)
+    assert "<h1>Add a Send Mail As address</h1>" in page and "Add Send Mail As<" not in page
+
+
+def test_placeholders_on_add_send_mail_as_are_examples_not_values(rep):
+    """Issue 13.2: the server's placeholder says "for example smtp.example.com", not a value that looks typed."""
+    _, client = rep
+    placeholders = re.findall(r'placeholder="([^"]*)"', client.get("/settings/mail/send-as/new").get_data(as_text=True))
+    assert "for example smtp.example.com" in placeholders
+    assert all(p.startswith("for example ") for p in placeholders), placeholders
