@@ -91,9 +91,11 @@ def small_big(label: str, read: Callable, small, big, runs: int, **extra) -> dic
     return result
 
 
-def write_section(section: str, lines: list[str]) -> None:
-    """Put `section` (its heading and `lines`) into bench/RESULTS.md, replacing an older one."""
-    body = "\n".join([section, "", *lines])
+def write_section(section: str, intro: list[str], columns: list[str], rows: list[list[str]]) -> None:
+    """Put `section` (its heading, `intro` and a table) into bench/RESULTS.md, replacing an older one."""
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    body = "\n".join([section, "", *intro, "", *table])
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if section in text:
         head, _, rest = text.partition(section)

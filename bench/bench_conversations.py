@@ -88,18 +88,17 @@ def run(url: str, label: str) -> list[dict]:
 
 
 def write(results: list[dict]) -> None:
-    lines = [f"First page grouped into conversations, median of {RUNS} runs. Related list: seen by a colleague, a "
+    intro = [f"First page grouped into conversations, median of {RUNS} runs. Related list: seen by a colleague, a "
              f"record with {BIG:,} emails in {BIG // PER_CONVERSATION:,} conversations from {OWNERS} owners in mixed "
              f"modes against one with {SMALL} emails in {SMALL // PER_CONVERSATION}. Email tab: a user with {BIG:,} "
              f"emails of their own in {BIG // PER_CONVERSATION:,} conversations against one with {SMALL}.",
              f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine (2 cores, shared). "
-             "Rerun: `.venv/bin/python bench/bench_conversations.py`.", "",
-             "| database | page | 10 emails | 10,000 emails | ratio (target <= 2) | SQL queries (10 / 10,000) | rows |",
-             "|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r['db']} | {r['page']} | {r['small_ms']:.2f} ms | {r['big_ms']:.2f} ms | {r['ratio']:.2f} | "
-                     f"{r['small_queries']} / {r['big_queries']} | {r['small_rows']} / {r['big_rows']} |")
-    write_section(SECTION, lines)
+             "Rerun: `.venv/bin/python bench/bench_conversations.py`."]
+    columns = ["database", "page", "10 emails", "10,000 emails", "ratio (target <= 2)", "SQL queries (10 / 10,000)",
+               "rows"]
+    rows = [[r["db"], r["page"], f"{r['small_ms']:.2f} ms", f"{r['big_ms']:.2f} ms", f"{r['ratio']:.2f}",
+             f"{r['small_queries']} / {r['big_queries']}", f"{r['small_rows']} / {r['big_rows']}"] for r in results]
+    write_section(SECTION, intro, columns, rows)
 
 
 def main() -> None:

@@ -68,16 +68,14 @@ def run(url: str, label: str) -> dict:
 
 
 def write(results: list[dict]) -> None:
-    lines = [f"First page of the Email related list, seen by a colleague (not an owner), median of {RUNS} runs; "
+    intro = [f"First page of the Email related list, seen by a colleague (not an owner), median of {RUNS} runs; "
              f"a record with {BIG:,} linked emails from {OWNERS} owners in mixed modes against one with {SMALL}.",
              f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine (2 cores). "
-             "Rerun: `.venv/bin/python bench/bench_related.py`.", "",
-             "| database | 10 emails | 10,000 emails | ratio (target <= 2) | SQL queries (10 / 10,000) |",
-             "|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r['db']} | {r['small_ms']:.2f} ms | {r['big_ms']:.2f} ms | {r['ratio']:.2f} | "
-                     f"{r['small_queries']} / {r['big_queries']} |")
-    write_section(SECTION, lines)
+             "Rerun: `.venv/bin/python bench/bench_related.py`."]
+    columns = ["database", "10 emails", "10,000 emails", "ratio (target <= 2)", "SQL queries (10 / 10,000)"]
+    rows = [[r["db"], f"{r['small_ms']:.2f} ms", f"{r['big_ms']:.2f} ms", f"{r['ratio']:.2f}",
+             f"{r['small_queries']} / {r['big_queries']}"] for r in results]
+    write_section(SECTION, intro, columns, rows)
 
 
 def main() -> None:

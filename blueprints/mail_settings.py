@@ -70,6 +70,14 @@ def fill_suggestions(provider, address: str, server: tuple | None) -> dict:
     return suggestions
 
 
+def refuse_duplicate(form) -> bool:
+    """True (and the error beside Username) when the user already has this username on this server."""
+    if not accounts.duplicate_exists(current_user, form.host.data, form.username.data):
+        return False
+    form.username.errors.append("You already have an account with this username on this server.")
+    return True
+
+
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @mail_addon_required
 def account_new():
@@ -79,8 +87,7 @@ def account_new():
         return account_form(form)
     if not form.validate():
         return account_form(form, status=422)
-    if accounts.duplicate_exists(current_user, form.host.data, form.username.data):
-        form.username.errors.append("You already have an account with this username on this server.")
+    if refuse_duplicate(form):
         return account_form(form, status=422)
     if (provider := providers.lookup(form.email.data)) and provider.blocked:
         form.email.errors.append(provider.note)

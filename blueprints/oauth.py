@@ -47,29 +47,34 @@ def _go(row, purpose: str, login_hint: str, target_id: int = 0, fields: dict | N
     return render_template("mail_settings/sign_in_continue.html", url=started.url, provider=row.name)
 
 
+def _start(form, show_form, purpose: str, hint: str, fields: tuple, refuse=lambda form: False):
+    """"Sign in with ..." pressed on a form: with the form valid (else the form again, 422) and not
+    refused, off to the provider with what it says so far; `hint` names the field with the address."""
+    row = _provider_or_404()
+    if not form.validate() or refuse(form):
+        return show_form(form, status=422)
+    return _go(row, purpose, form[hint].data, fields={f: form[f].data for f in fields})
+
+
+def _again(server, purpose: str, login_hint: str):
+    """Sign in again with the provider that refused the saved sign-in of `server`."""
+    row = server.sign_in_provider if signin.is_configured(server.sign_in_provider) else abort(404)
+    return _go(row, purpose, login_hint, target_id=server.id)
+
+
 @bp.route("/accounts/start", methods=["POST"])
 @mail_addon_required
 def account_sign_in():
     """Add POP3 Account: "Sign in with ..." with what the form says so far."""
-    row = _provider_or_404()
-    form = SignInAccountForm()
-    if not form.validate():
-        return mail_settings.account_form(form, status=422)
-    if accounts.duplicate_exists(current_user, form.host.data, form.username.data):
-        form.username.errors.append("You already have an account with this username on this server.")
-        return mail_settings.account_form(form, status=422)
-    return _go(row, "account", form.email.data, fields={f: form[f].data for f in ACCOUNT_FIELDS})
+    return _start(SignInAccountForm(), mail_settings.account_form, "account", "email", ACCOUNT_FIELDS,
+                  refuse=mail_settings.refuse_duplicate)
 
 
 @bp.route("/send-as/start", methods=["POST"])
 @mail_addon_required
 def identity_sign_in():
     """Add Send Mail As: "Sign in with ..." with what the form says so far."""
-    row = _provider_or_404()
-    form = SignInSendAsForm()
-    if not form.validate():
-        return send_as.identity_form(form, status=422)
-    return _go(row, "send_as", form.from_address.data, fields={f: form[f].data for f in IDENTITY_FIELDS})
+    return _start(SignInSendAsForm(), send_as.identity_form, "send_as", "from_address", IDENTITY_FIELDS)
 
 
 @bp.route("/accounts/<int:account_id>/again", methods=["POST"])
@@ -77,8 +82,7 @@ def identity_sign_in():
 def account_sign_in_again(account_id: int):
     """Sign in again: the provider refused the saved sign-in of this account."""
     account = get_account_or_404(account_id)
-    row = account.sign_in_provider if signin.is_configured(account.sign_in_provider) else abort(404)
-    return _go(row, "account_again", account.email, target_id=account.id)
+    return _again(account, "account_again", account.email)
 
 
 @bp.route("/send-as/<int:identity_id>/again", methods=["POST"])
@@ -86,8 +90,7 @@ def account_sign_in_again(account_id: int):
 def identity_sign_in_again(identity_id: int):
     """Sign in again for a Send Mail As address."""
     identity = get_identity_or_404(identity_id)
-    row = identity.sign_in_provider if signin.is_configured(identity.sign_in_provider) else abort(404)
-    return _go(row, "send_as_again", identity.from_address, target_id=identity.id)
+    return _again(identity, "send_as_again", identity.from_address)
 
 
 @bp.route("/callback")
@@ -135,15 +138,20 @@ def _new_account(pending: dict, row, tokens: oauth.Tokens):
     return redirect_to(url_for("mail_settings.account_list"))
 
 
-def _account_again(pending: dict, row, tokens: oauth.Tokens):
-    account = get_account_or_404(pending["target_id"])
-    name = account.name
-    report = accounts.sign_in_again(mail_context(), account, row.id, tokens)
+def _signed_in_again(pending: dict, report, done: str, endpoint: str):
+    """After signing in again: the list with `done` said, or what went wrong."""
     if not report.ok:
         return _failed(pending, "", report)
-    flash(f"Signed in again: {name} is fetched again from now on. Mail fetched before stays, and none comes twice.",
-          "success")
-    return redirect_to(url_for("mail_settings.account_list"))
+    flash(done, "success")
+    return redirect_to(url_for(endpoint))
+
+
+def _account_again(pending: dict, row, tokens: oauth.Tokens):
+    account = get_account_or_404(pending["target_id"])
+    done = (f"Signed in again: {account.name} is fetched again from now on. Mail fetched before stays, "
+            "and none comes twice.")  # said before the test: its commit expires the account
+    report = accounts.sign_in_again(mail_context(), account, row.id, tokens)
+    return _signed_in_again(pending, report, done, "mail_settings.account_list")
 
 
 def _new_identity(pending: dict, row, tokens: oauth.Tokens):
@@ -159,12 +167,9 @@ def _new_identity(pending: dict, row, tokens: oauth.Tokens):
 
 def _identity_again(pending: dict, row, tokens: oauth.Tokens):
     identity = get_identity_or_404(pending["target_id"])
-    address = identity.from_address
+    done = f"Signed in again: you can send from {identity.from_address}."
     report = identities.sign_in_again(mail_context(), identity, row.id, tokens)
-    if not report.ok:
-        return _failed(pending, "", report)
-    flash(f"Signed in again: you can send from {address}.", "success")
-    return redirect_to(url_for("send_as.identity_list"))
+    return _signed_in_again(pending, report, done, "send_as.identity_list")
 
 
 FINISH = {"account": _new_account, "account_again": _account_again, "send_as": _new_identity,

@@ -69,15 +69,6 @@ class SignInClient:
 
 
 @dataclass(frozen=True)
-class SignInStart:
-    """What to keep (in the user's session) between sending the user off and the callback."""
-
-    url: str
-    state: str
-    code_verifier: str = field(repr=False)
-
-
-@dataclass(frozen=True)
 class Tokens:
     """What a token endpoint answered. refresh_token_rotated: a new refresh token came back
     and replaces the old one (save it in the same transaction as the access token)."""
@@ -161,6 +152,15 @@ def validate_endpoint(url: str, label: str = "token") -> str:
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise ValueError(f"The {label} endpoint must be a web address starting with https://.")
     return url.strip()
+
+
+@dataclass(frozen=True)
+class SignInStart:
+    """What to keep (in the user's session) between sending the user off and the callback."""
+
+    url: str
+    state: str
+    code_verifier: str = field(repr=False)
 
 
 def start_sign_in(client: SignInClient, login_hint: str | None = None) -> SignInStart:
