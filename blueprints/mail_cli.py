@@ -7,9 +7,9 @@ import threading
 import click
 from flask import Blueprint, current_app
 
-from mail.inbound import worker
+from mail.inbound import leases, worker
 from mail.org import mail_addon_enabled
-from mail.inbound.sync import PollResult
+from mail.inbound.health import PollResult
 from models import AccountState, MailAccount, db
 
 bp = Blueprint("mail_cli", __name__, cli_group="mail")
@@ -19,15 +19,15 @@ bp.cli.help = "Fetch mail from the POP3 accounts."
 @bp.cli.command("fetch")
 @click.option("--account", "account_id", type=int, help="Poll only this account (its id).")
 @click.option("--all", "poll_all", is_flag=True, help="Poll every account once, due or not.")
-@click.option("--lease", "lease_s", type=click.FloatRange(min=0.1), default=worker.LEASE_S, show_default=True,
+@click.option("--lease", "lease_s", type=click.FloatRange(min=0.1), default=leases.LEASE_S, show_default=True,
               help="Seconds a lease lasts unless its heartbeat renews it.")
-@click.option("--heartbeat", "heartbeat_s", type=click.FloatRange(min=0.05), default=worker.HEARTBEAT_S,
+@click.option("--heartbeat", "heartbeat_s", type=click.FloatRange(min=0.05), default=leases.HEARTBEAT_S,
               show_default=True, help="Seconds between renewals of the lease while polling.")
 def fetch(account_id: int | None, poll_all: bool, lease_s: float, heartbeat_s: float) -> None:
     """Poll accounts once and say what each fetched; exit code 1 if any failed."""
     ids = _accounts_to_poll(account_id, poll_all)
     ctx = current_app.extensions["mail"]
-    worker_id = worker.new_worker_id("cli")
+    worker_id = leases.new_worker_id("cli")
     failed = False
     for one in ids:
         account = db.session.get(MailAccount, one)
@@ -35,7 +35,7 @@ def fetch(account_id: int | None, poll_all: bool, lease_s: float, heartbeat_s: f
         if poll_all and account.state is AccountState.AUTH_ERROR:
             click.echo(f"{name}: not polled: the server refused its password; change it first.")
             continue
-        if not worker.claim_account(one, worker_id, lease_s):
+        if not leases.claim_account(one, worker_id, lease_s):
             click.echo(f"{name}: not polled: {_lease_held(one)}.")
             continue
         result = worker.poll_claimed(ctx, one, worker_id, lease_s=lease_s, heartbeat_s=heartbeat_s)
@@ -59,7 +59,7 @@ def run_worker(interval: float) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    worker_id = worker.new_worker_id()
+    worker_id = leases.new_worker_id()
     click.echo(f"Mail worker {worker_id}: polling due accounts every {interval:g} s.")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -80,7 +80,7 @@ def _accounts_to_poll(account_id: int | None, poll_all: bool) -> list[int]:
         if db.session.get(MailAccount, account_id) is None:
             raise click.ClickException(f"There is no mail account {account_id}.")
         return [account_id]
-    ids = worker.all_account_ids()
+    ids = leases.all_account_ids()
     if not ids:
         click.echo("There are no mail accounts.")
     return ids
@@ -97,7 +97,7 @@ def describe(result: PollResult) -> str:
 
 def _lease_held(account_id: int) -> str:
     account = db.session.get(MailAccount, account_id, populate_existing=True)
-    held = worker.lease_sentence(account) if account is not None else ""
+    held = leases.lease_sentence(account) if account is not None else ""
     return f"its lease is {held}" if held else "another worker held its lease a moment ago"
 
 

@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from crm import users
 from mail.org import ADDON_DISABLED_MESSAGE, mail_addon_enabled
-from mail.inbound import worker
+from mail.inbound import leases
 
 # Our pages load only our own scripts and styles; mail HTML gets a stricter policy of its own.
 CONTENT_SECURITY_POLICY = (
@@ -122,7 +122,7 @@ def init_app(app: Flask) -> None:
     app.after_request(security_headers)
     app.context_processor(lambda: {
         "addon_enabled": mail_addon_enabled if current_user.is_authenticated else (lambda: False),
-        "htmx_request": is_htmx, "polling": worker.is_polling, "progress": worker.progress_sentence})
+        "htmx_request": is_htmx, "polling": leases.is_polling, "progress": leases.progress_sentence})
 
 
 def refuse_nul_bytes() -> None:

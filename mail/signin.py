@@ -9,7 +9,7 @@ Refreshing: an access token is refreshed when it expires within oauth.REFRESH_MA
 answer (the access token, its expiry and the refresh token when the provider sent a new one) is
 saved in one commit. Two workers must never refresh one token at once (Microsoft rotates the
 refresh token on every use: the second would spend a spent one and lose the sign-in): a mail
-account is refreshed only by the poll holding its lease (mail.inbound.worker); a Send Mail As
+account is refreshed only by the poll holding its lease (mail.inbound.leases); a Send Mail As
 address, used outside any poll, takes a short refresh lease of its own (refresh_lease_until).
 No transaction is open while the token endpoint answers.
 """

@@ -1,4 +1,5 @@
-"""An account's health after each poll: state, last error, counts, and when to poll next.
+"""An account's health after each poll (a PollResult, or the error that ended it): state, last
+error, counts, and when to poll next.
 
 A success makes the account READY, clears its error and backoff and schedules the next poll one
 poll_interval_s later. A failure backs off: the poll interval at first, then doubling, at most
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Protocol
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mail.errors import MailError
 from mail.inbound import accounts
 from models import AccountState, MailAccount, db, utcnow
 
@@ -24,18 +26,39 @@ NOT_THE_ACCOUNTS = frozenset({"lease", "stopped", "gone"})
 log = logging.getLogger(__name__)
 
 
-class Outcome(Protocol):
-    fetched: int
-    linked: int
-    skipped: int
-    errors: list[str]
+class PollError(Exception):
+    """A poll failure that is not the server's: the database, the lease, a bug. Worded for users."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
-class Failure(Protocol):
-    kind: str
+@dataclass
+class PollResult:
+    """What one poll did, for the user (mail fetch, the account's state) and for the next poll."""
+
+    account_id: int
+    on_server: int = 0  # messages the server listed
+    fetched: int = 0  # new emails stored
+    linked: int = 0  # of those, linked to at least one Lead or Contact (too-large entries are too)
+    skipped: int = 0  # too large, left on the server (new ones and earlier ones still there)
+    recognised: int = 0  # downloaded, but already here (same Message-ID and bytes)
+    deleted: int = 0  # deleted from the server (delete mode)
+    forgotten: int = 0  # ledger rows dropped: their messages are gone from the server
+    errors: list[str] = field(default_factory=list)  # sentences for the user
+    error: MailError | PollError | None = None  # what ended the poll early, if anything
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
 
 
-def record_success(account_id: int, outcome: Outcome) -> bool:
+def record_success(account_id: int, outcome: PollResult) -> bool:
     """Note a completed poll (READY, or ERROR if some messages could not be saved: those come
     again at the normal pace), committing it with whatever the poll left pending (the ledger rows
     it forgot). False if the database refused."""
@@ -52,7 +75,7 @@ def record_success(account_id: int, outcome: Outcome) -> bool:
     return _saved(account_id, note)
 
 
-def record_failed_poll(account_id: int, outcome: Outcome, error: Failure) -> bool:
+def record_failed_poll(account_id: int, outcome: PollResult, error: MailError | PollError) -> bool:
     """Note a poll that failed with `error` (a sentence as str(error)): state, backoff, next poll.
     Rolls back what the poll left pending first. Commits; False if the database refused."""
     db.session.rollback()
@@ -75,7 +98,7 @@ def next_backoff(backoff_s: int, interval_s: int) -> int:
     return min(BACKOFF_MAX_S, backoff_s * 2 if backoff_s else max(1, interval_s))
 
 
-def _counts(account: MailAccount, outcome: Outcome) -> None:
+def _counts(account: MailAccount, outcome: PollResult) -> None:
     account.last_poll_fetched = outcome.fetched
     account.last_poll_linked = outcome.linked
     account.last_poll_skipped = outcome.skipped

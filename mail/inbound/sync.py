@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -43,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mail.inbound import accounts, batches, fetch, health, ledger, matching
 from mail.context import MailContext
 from mail.errors import MailError
+from mail.inbound.health import PollError, PollResult
 from mail.inbound.ledger import PollItem
 from mail.inbound.fetch import FetchSession
 from mail.secrets import SecretError
@@ -62,36 +62,6 @@ Progress = Callable[[int, int], None]  # (downloaded, to download), called in th
 log = logging.getLogger(__name__)
 
 
-class PollError(Exception):
-    """A poll failure that is not the server's: the database, the lease, a bug. Worded for users."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
-class PollResult:
-    account_id: int
-    on_server: int = 0  # messages the server listed
-    fetched: int = 0  # new emails stored
-    linked: int = 0  # of those, linked to at least one Lead or Contact (too-large entries are too)
-    skipped: int = 0  # too large, left on the server (new ones and earlier ones still there)
-    recognised: int = 0  # downloaded, but already here (same Message-ID and bytes)
-    deleted: int = 0  # deleted from the server (delete mode)
-    forgotten: int = 0  # ledger rows dropped: their messages are gone from the server
-    errors: list[str] = field(default_factory=list)  # sentences for the user
-    error: MailError | PollError | None = None  # what ended the poll early, if anything
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
 def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None = None,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, batch_size: int = BATCH_SIZE,
                  lease_owner: str | None = None, lease_s: float | None = None,
@@ -99,7 +69,7 @@ def poll_account(ctx: MailContext, account_id: int, *, progress: Progress | None
     """Poll one account once and record its health; commits as it goes.
 
     With lease_owner, the poll stops if another worker holds the lease now, and with lease_s each
-    batch renews it (mail.inbound.worker owns leases and their lengths). `stop` set ends the poll after the current batch, deleting nothing (the
+    batch renews it (mail.inbound.leases owns leases and their lengths). `stop` set ends the poll after the current batch, deleting nothing (the
     next poll carries on). Server and database failures end up in the result and on the
     account (mail.inbound.health), never raised. Raises LookupError if the account does not exist, and
     SQLAlchemyError if the database cannot be reached to read it.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from mail.inbound import worker
+from mail.inbound import leases
 from models import Email, MailAccount, db, utcnow
 from tests.integration.sync_support import add_account, count, fresh, ledger, message, owner, raw_contents
 
@@ -34,36 +34,36 @@ def hold(account_id: int, owner_name: str, seconds: float) -> None:
 
 
 def test_a_lease_owner_names_its_kind_host_and_process():
-    name = worker.new_worker_id("cli")
-    assert worker.LeaseOwner.parse(name) == worker.LeaseOwner("cli", socket.gethostname(), os.getpid())
-    assert worker.LeaseOwner.parse("worker-mail-01.example-4242-ab12cd") == worker.LeaseOwner(
+    name = leases.new_worker_id("cli")
+    assert leases.LeaseOwner.parse(name) == leases.LeaseOwner("cli", socket.gethostname(), os.getpid())
+    assert leases.LeaseOwner.parse("worker-mail-01.example-4242-ab12cd") == leases.LeaseOwner(
         "worker", "mail-01.example", 4242)
-    assert worker.LeaseOwner.parse("someone") is None and worker.LeaseOwner.parse("w-h-x-y") is None
+    assert leases.LeaseOwner.parse("someone") is None and leases.LeaseOwner.parse("w-h-x-y") is None
 
 
 def test_a_worker_on_the_same_host_takes_over_at_once_when_the_owner_process_is_gone(mail_app, dovecot):
     account, _ = add_account(mail_app, dovecot, owner())
-    hold(account.id, f"cli-{socket.gethostname()}-{dead_pid()}-abcdef", worker.LEASE_S)
-    assert worker.claim_account(account.id, "w2")
-    hold(account.id, f"cli-{socket.gethostname()}-{os.getpid()}-abcdef", worker.LEASE_S)  # alive: this process
-    assert not worker.claim_account(account.id, "w3")
-    hold(account.id, f"cli-elsewhere.example-{dead_pid()}-abcdef", worker.LEASE_S)  # cannot tell: wait
-    assert not worker.claim_account(account.id, "w3")
-    hold(account.id, f"cli-{socket.gethostname()}-{dead_pid()}-abcdef", worker.LEASE_S)
-    assert worker.claim_due_accounts("w4") == [account.id]
+    hold(account.id, f"cli-{socket.gethostname()}-{dead_pid()}-abcdef", leases.LEASE_S)
+    assert leases.claim_account(account.id, "w2")
+    hold(account.id, f"cli-{socket.gethostname()}-{os.getpid()}-abcdef", leases.LEASE_S)  # alive: this process
+    assert not leases.claim_account(account.id, "w3")
+    hold(account.id, f"cli-elsewhere.example-{dead_pid()}-abcdef", leases.LEASE_S)  # cannot tell: wait
+    assert not leases.claim_account(account.id, "w3")
+    hold(account.id, f"cli-{socket.gethostname()}-{dead_pid()}-abcdef", leases.LEASE_S)
+    assert leases.claim_due_accounts("w4") == [account.id]
 
 
 def test_the_heartbeat_keeps_a_short_lease_alive_until_the_poll_ends(mail_app, dovecot):
     account, _ = add_account(mail_app, dovecot, owner())
     account_id = account.id
-    assert worker.claim_account(account_id, "w1", lease_s=0.6)
+    assert leases.claim_account(account_id, "w1", lease_s=0.6)
     fresh()
-    with worker.Heartbeat(db.engine, account_id, "w1", lease_s=0.6, every_s=0.1):
+    with leases.Heartbeat(db.engine, account_id, "w1", lease_s=0.6, every_s=0.1):
         time.sleep(1.5)  # well past the first lease
-        assert not worker.claim_account(account_id, "w2", lease_s=0.6)
+        assert not leases.claim_account(account_id, "w2", lease_s=0.6)
         fresh()
     time.sleep(0.8)
-    assert worker.claim_account(account_id, "w2", lease_s=0.6)
+    assert leases.claim_account(account_id, "w2", lease_s=0.6)
 
 
 def test_the_cli_says_who_holds_a_lease_and_until_when(mail_app, dovecot):
@@ -119,7 +119,7 @@ def test_a_killed_cli_fetch_is_taken_over_at_once_and_loses_doubles_and_deletes_
     row = db.session.get(MailAccount, account_id, populate_existing=True)
     dead_owner, dead_until = row.lease_owner, row.lease_until
     fresh()
-    assert worker.LeaseOwner.parse(dead_owner).pid == child.pid and dead_until > utcnow()
+    assert leases.LeaseOwner.parse(dead_owner).pid == child.pid and dead_until > utcnow()
     assert 0 < stored < MESSAGES and dovecot.count(login) == MESSAGES  # killed before QUIT: nothing deleted
 
     rows_before = [(r.state.value, r.email_id is not None) for r in ledger(account_id)]

@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from mail.inbound import worker
+from mail.inbound import leases
 from models import Contact, MailAccount, OrgSettings, SendAs, db
 from tests.conftest import PASSWORD
 
@@ -143,7 +143,7 @@ def test_a_silent_mail_server_never_holds_up_other_writes(rep, mail_app, mute_se
         assert second.post(f"/settings/mail/accounts/{other.id}/fetch").status_code == 303
         request_s = time.monotonic() - started
         started = time.monotonic()
-        worker.claim_due_accounts("poller-during-test")
+        leases.claim_due_accounts("poller-during-test")
         poller_s = time.monotonic() - started
         still_waiting = thread.is_alive()
     finally:

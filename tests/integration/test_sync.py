@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from mail.inbound import accounts, batches, sync, worker
+from mail.inbound import accounts, batches, leases, sync, worker
 from mail.inbound.fetch import FetchSession
 from mail.inbound.store import TOO_LARGE_NOTE
 from models import (AccountState, AddonSettings, ConsolidateAs, Email, EmailParticipant, FetchedMessage, FetchState,
@@ -295,9 +295,9 @@ def test_a_refused_password_stops_polling_until_the_password_changes(mail_app, d
     assert result.error.kind == "auth" and "rejected the username or password" in account.last_error
     assert account.state is AccountState.AUTH_ERROR and "wrong password" not in account.last_error
     assert account.backoff_s == 300 and account.next_poll_at is None  # waits for a new password
-    assert worker.claim_due_accounts("w1") == []
+    assert leases.claim_due_accounts("w1") == []
     worker.request_fetch_now(account.id)  # Fetch now still tries, and backs off further
-    assert worker.claim_due_accounts("w1") == [account.id]
+    assert leases.claim_due_accounts("w1") == [account.id]
     worker.poll_claimed(mail_app.extensions["mail"], account.id, "w1")
     fresh()
     account = db.session.get(MailAccount, account.id)
@@ -305,7 +305,7 @@ def test_a_refused_password_stops_polling_until_the_password_changes(mail_app, d
 
     report = accounts.change_password(mail_app.extensions["mail"], account, real_password)
     assert report.ok and account.state is AccountState.READY
-    assert worker.claim_due_accounts("w1") == [account.id]  # due at once
+    assert leases.claim_due_accounts("w1") == [account.id]  # due at once
     result = worker.poll_claimed(mail_app.extensions["mail"], account.id, "w1")
     fresh()
     account = db.session.get(MailAccount, account.id)

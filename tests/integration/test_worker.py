@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, event, select, text, update
 
 from crm import users
-from mail.inbound import sync, worker
+from mail.inbound import leases, sync, worker
 from models import AccountState, Email, MailAccount, db, utcnow
 from tests.conftest import PASSWORD
 from tests.integration.sync_support import add_account, count, emails_of, fresh, message, owner, peek, raw_contents
@@ -49,25 +49,25 @@ def test_only_due_accounts_with_a_free_lease_are_claimed(mail_app, dovecot):
     inactive.active = False
     of_inactive.user_id = inactive.id
     db.session.commit()
-    claimed = worker.claim_due_accounts("w1", limit=10, lease_s=60)
+    claimed = leases.claim_due_accounts("w1", limit=10, lease_s=60)
     assert claimed[0] == refused_fetch_now.id  # Fetch now first
     assert set(claimed) == {never_polled.id, overdue.id, expired.id, refused_fetch_now.id}
     for account_id in claimed:
         row = account_row(account_id)
         assert row.lease_owner == "w1" and row.lease_until > utcnow() + timedelta(seconds=50)
         assert not row.poll_requested
-    assert worker.claim_due_accounts("w2", limit=10) == []  # all leased now
-    worker.release(overdue.id, "w2")  # not w2's: nothing happens
+    assert leases.claim_due_accounts("w2", limit=10) == []  # all leased now
+    leases.release(overdue.id, "w2")  # not w2's: nothing happens
     assert account_row(overdue.id).lease_owner == "w1"
-    worker.release(overdue.id, "w1")
-    assert worker.claim_due_accounts("w2", limit=10) == [overdue.id]
+    leases.release(overdue.id, "w1")
+    assert leases.claim_due_accounts("w2", limit=10) == [overdue.id]
 
 
 def test_nothing_is_claimed_while_the_add_on_is_off(mail_app, dovecot):
     from mail.org import set_mail_addon_enabled
     add_account(mail_app, dovecot, owner())
     set_mail_addon_enabled(False)
-    assert worker.claim_due_accounts("w1") == []
+    assert leases.claim_due_accounts("w1") == []
 
 
 def test_of_two_workers_racing_for_one_account_exactly_one_wins(mail_app, dovecot):
@@ -78,7 +78,7 @@ def test_of_two_workers_racing_for_one_account_exactly_one_wins(mail_app, doveco
     def race(name):
         with mail_app.app_context():
             barrier.wait()
-            wins.append((name, worker.claim_account(account_id, name)))
+            wins.append((name, leases.claim_account(account_id, name)))
 
     threads = [threading.Thread(target=race, args=(f"w{n}",)) for n in range(4)]
     for thread in threads:
@@ -100,12 +100,12 @@ def test_claims_skip_rows_another_worker_has_locked(mail_app, dovecot):
         with other.connect() as busy:  # another worker in the middle of claiming `first`
             busy.execute(text("SELECT id FROM mail_accounts WHERE id = :id FOR UPDATE"), {"id": first.id})
             started = time.monotonic()
-            assert worker.claim_due_accounts("w2", limit=10) == [second.id]
+            assert leases.claim_due_accounts("w2", limit=10) == [second.id]
             assert time.monotonic() - started < 1  # passed it by, did not wait for it
             busy.rollback()
     finally:
         other.dispose()
-    assert worker.claim_due_accounts("w2", limit=10) == [first.id]
+    assert leases.claim_due_accounts("w2", limit=10) == [first.id]
 
 
 def test_two_workers_polling_together_fetch_each_message_exactly_once(mail_app, dovecot):
@@ -166,7 +166,7 @@ def test_a_poll_renews_its_lease_and_stops_when_another_worker_took_it(mail_app,
     account_id = account.id
     for _ in range(6):
         dovecot.deliver(login, message())
-    assert worker.claim_account(account_id, "w1", lease_s=30)
+    assert leases.claim_account(account_id, "w1", lease_s=30)
     renewals = []
     engine = db.engine
 

@@ -12,7 +12,7 @@ import pytest
 
 from crm import users
 from mail import oauth, signin
-from mail.inbound import sync, worker
+from mail.inbound import leases, sync, worker
 from mail.outbound import identities, smtp
 from models import AccountState, Email, MailAccount, SendAs, SignInProvider, db, utcnow
 from tests.conftest import PASSWORD, FreshContextClient
@@ -197,7 +197,7 @@ def test_a_refused_refresh_means_sign_in_again_and_signing_in_again_fetches_noth
     account = db.session.get(MailAccount, account.id)
     assert not result.ok and account.state is AccountState.AUTH_ERROR and account.next_poll_at is None
     assert "no longer accepts this account's sign-in" in account.last_error
-    assert worker.claim_due_accounts("w1") == []  # polling stops
+    assert leases.claim_due_accounts("w1") == []  # polling stops
     page = client.get("/settings/mail/accounts").get_data(as_text=True)
     assert "Local ID no longer accepts the sign-in of" in page and "Sign in again</button>" in page
     assert f"/mail/oauth/accounts/{account.id}/again" in page and "Update the password" not in page
@@ -209,7 +209,7 @@ def test_a_refused_refresh_means_sign_in_again_and_signing_in_again_fetches_noth
     assert back.status_code == 303
     account = db.session.get(MailAccount, account.id)
     assert account.state is AccountState.READY and account.next_poll_at is None  # due at once
-    assert worker.claim_due_accounts("w1") == [account.id]
+    assert leases.claim_due_accounts("w1") == [account.id]
     result = worker.poll_claimed(ctx, account.id, "w1")
     assert result.ok and result.fetched == 1  # only the new one
     subjects = sorted(db.session.scalars(db.select(Email.subject)))
