@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 from wtforms import HiddenField, MultipleFileField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from blueprints.email import mail_date
-from blueprints.forms import CrmForm
+from blueprints.forms import CrmForm, Length
 from blueprints.mail_glue import mail_context
 from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
