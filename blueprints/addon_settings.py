@@ -26,7 +26,7 @@ class AddonForm(HumaneForm):
     mode = RadioField("Sharing", choices=[SelectChoice(m.value, m.label) for m in SharingMode],
                       default=SharingMode.PRIVATE.value)
     excluded = StringField("Exclude Domains", validators=[Length(max=1000)])
-    consolidate = BooleanField("Consolidate all my customers emails in a single place")
+    consolidate = BooleanField("Consolidate all my customers' emails in a single place")
     consolidate_as = RadioField("Group them in", default=ConsolidateAs.FOLDER.value,
                                 choices=[SelectChoice("folder", "Folder (out of the Inbox)"),
                                          SelectChoice("label", "Label (they stay in the Inbox)")])
