@@ -128,10 +128,13 @@ def test_the_whole_flow_from_the_keyboard_alone(page: Page, mail_live_server, do
     press_on(page, "Test Account")
     expect(page.locator(".test-report")).to_contain_text("Signed in")
     settled(page)
+    # The form was swapped: the focus is back on the button pressed, not lost to the page's top.
+    expect(page.get_by_role("button", name="Test Account")).to_be_focused()
     press_on(page, "Create Account", navigates=True)
     expect(page.get_by_role("heading", name="Mail Accounts")).to_be_visible()
     press_on(page, "Fetch now")
     expect(page.locator(".account-health").first).to_contain_text("fetched 1", timeout=20000)
+    expect(page.get_by_role("button", name="Fetch now")).to_be_focused()
 
     # Mail Add-on settings: Custom, with the arrow keys in the mode's radio group; Save.
     press_on(page, "Mail Add-on", navigates=True)
@@ -139,7 +142,7 @@ def test_the_whole_flow_from_the_keyboard_alone(page: Page, mail_live_server, do
     page.keyboard.press("ArrowDown")
     expect(page.get_by_label("Custom - Record-level Sharing")).to_be_checked()
     settled(page)
-    press_on(page, "Save")
+    press_on(page, "Save", navigates=True)  # saved, then the page again (post/redirect/get)
     expect(page.get_by_role("status").first).to_contain_text("Mail Add-on settings saved.")
 
     # Leads > Olivia Bennett > Share Email (Space), and focus stays on it.
