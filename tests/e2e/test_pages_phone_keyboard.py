@@ -35,8 +35,9 @@ def test_every_page_fits_the_narrowest_and_widest_phones(browser, demo_server, w
     ctx.set_default_timeout(8000)
     page = ctx.new_page()
     try:
+        page.goto(demo_server.url + "/signin")
+        problems = [f"/signin: {wider}px wider than the screen" for wider in [overflow(page)] if wider > 0]
         sign_in(page, demo_server.url, who)
-        problems = []
         for path in page_paths(demo_server.app, who):
             assert page.goto(demo_server.url + path).status < 400, path
             if (wider := overflow(page)) > 0:
