@@ -108,7 +108,8 @@ class RecordForm(CrmForm):
     """A Lead or a Contact, with the usual CRM field labels."""
 
     first_name = StringField("First Name", validators=[Optional(), Length(max=80)], filters=[_strip])
-    last_name = StringField("Last Name", validators=[DataRequired("Enter the last name."), Length(max=80)], filters=[_strip])
+    last_name = StringField("Last Name", validators=[DataRequired("Enter the last name."), Length(max=80)],
+                            filters=[_strip])
     company = StringField("Company", validators=[Length(max=120)], filters=[_strip])
     email = EmailField("Email", validators=[Optional(), Length(max=254), email_address()],
                        filters=[_strip])

@@ -11,7 +11,6 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from blueprints.forms import HumaneForm, Length, email_address
-
 from mail.guard import validate_allowed_entry
 from mail.oauth import validate_endpoint
 from mail.inbound import pop3
@@ -76,7 +75,8 @@ def _port_field(label: str = "Port", default: int | None = None) -> IntegerField
 class Pop3AccountForm(HumaneForm):
     """Add POP3 Account."""
 
-    name = StringField("Account Name", validators=[DataRequired("Name the account, like Work."), Length(max=80)], filters=[_strip])
+    name = StringField("Account Name", validators=[DataRequired("Name the account, like Work."), Length(max=80)],
+                       filters=[_strip])
     email = EmailField("Email Address", validators=[DataRequired("Enter the account's email address."), Length(max=254),
                                                     email_address()],
                        filters=[_strip])
@@ -126,9 +126,10 @@ class HostedAccountForm(HumaneForm):
 class SendAsForm(HumaneForm):
     """Send Mail As: an outgoing SMTP identity."""
 
-    from_name = StringField("From name", validators=[DataRequired("Enter the name your customers see."), Length(max=120)], filters=[_strip])
-    from_address = EmailField("From address", validators=[DataRequired("Enter the address you send from."), Length(max=254),
-                                                          email_address()],
+    from_name = StringField("From name", validators=[DataRequired("Enter the name your customers see."),
+                                                     Length(max=120)], filters=[_strip])
+    from_address = EmailField("From address", validators=[DataRequired("Enter the address you send from."),
+                                                          Length(max=254), email_address()],
                               filters=[_strip])
     host = StringField("SMTP server", validators=[DataRequired("Enter the SMTP server, like smtp.example.com."),
                                                   Length(max=253), validate_host], filters=[_strip])
@@ -175,7 +176,8 @@ class MailAddonAdminForm(HumaneForm):
     hosted_smtp_security = SelectField("SMTP security", choices=SECURITY_CHOICES)
     daily_send_limit_per_user = IntegerField("Daily recipients per user", validators=[
         InputRequired("Enter a number."), NumberRange(1, 100_000, "Between 1 and 100,000.")])
-    timezone = StringField("Time zone", validators=[DataRequired("Enter a time zone, like Europe/Berlin."), Length(max=64)], filters=[_strip])
+    timezone = StringField("Time zone", validators=[DataRequired("Enter a time zone, like Europe/Berlin."),
+                                                    Length(max=64)], filters=[_strip])
 
     def validate_allowed_mail_hosts(self, field):
         """One entry a line (commas too), each checked and written the way the guard reads it."""
@@ -251,7 +253,8 @@ class GenericProviderForm(ClientForm):
     authorization_url = StringField("Authorization endpoint", validators=[
         DataRequired("Enter the authorization endpoint's URL."), Length(max=2000)],
                                     filters=[_strip])
-    token_url = StringField("Token endpoint", validators=[DataRequired("Enter the token endpoint's URL."), Length(max=2000)], filters=[_strip])
+    token_url = StringField("Token endpoint", validators=[DataRequired("Enter the token endpoint's URL."),
+                                                          Length(max=2000)], filters=[_strip])
     revocation_url = StringField("Revocation endpoint (optional)", validators=[Length(max=2000)], filters=[_strip])
     scopes = StringField("Scopes", validators=[DataRequired("Enter the scopes that allow POP3 (and SMTP)."),
                                                Length(max=2000)], filters=[_strip])
