@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, ValidationError
+from wtforms.validators import ValidationError
 
-from blueprints.forms import ConfirmForm
+from blueprints.forms import ConfirmForm, HumaneForm, Length
 from blueprints.web import is_htmx, mail_addon_required, redirect_to, render
 from mail.errors import counted
 from mail.inbound import accounts
@@ -22,12 +21,12 @@ DEFAULT_MAILBOX = "default"
 NOTICE_BACK = {"email": "email.inbox", "addon": "addon_settings.addon_edit"}
 
 
-class AddonForm(FlaskForm):
+class AddonForm(HumaneForm):
     mailbox = SelectField("Mailbox")
     mode = RadioField("Sharing", choices=[SelectChoice(m.value, m.label) for m in SharingMode],
                       default=SharingMode.PRIVATE.value)
     excluded = StringField("Exclude Domains", validators=[Length(max=1000)])
-    consolidate = BooleanField("Consolidate all my customers emails in a single place")
+    consolidate = BooleanField("Consolidate all my customers' emails in a single place")
     consolidate_as = RadioField("Group them in", default=ConsolidateAs.FOLDER.value,
                                 choices=[SelectChoice("folder", "Folder (out of the Inbox)"),
                                          SelectChoice("label", "Label (they stay in the Inbox)")])

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
-from wtforms import HiddenField, MultipleFileField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import MultipleFileField, StringField, TextAreaField
+from wtforms.validators import DataRequired, ValidationError
 
 from blueprints.email import mail_date
-from blueprints.forms import CrmForm
+from blueprints.forms import CrmForm, Length
 from blueprints.mail_glue import mail_context
-from blueprints.web import mail_addon_required, redirect_to, render, safe_local_path
+from blueprints.web import is_htmx, mail_addon_required, redirect_to, render, safe_local_path
 from crm import records
 from mail.errors import counted
 from mail.inbound import matching
@@ -33,7 +33,9 @@ class ComposeForm(CrmForm):  # one-line fields refuse line breaks: headers
     attachments = MultipleFileField("Attachments")
     in_reply_to = StringField()
     references = StringField()
-    send_blank = HiddenField()  # "subject" or "body": the sender confirmed sending without it
+    # "subject" or "body": the sender confirmed sending without it. Sent only by the question's
+    # button, never rendered as a hidden field (an empty one before it would win: the first value).
+    send_blank = StringField()
 
     def blank_question(self) -> str:
         """The question to ask before sending without a subject or a message ("" when none is due
@@ -73,7 +75,8 @@ def _page(form, back_url: str, status: int = 200, error: str = "", question: str
     fix_url = (url_for("mail_settings.account_new") if outbox.crm_mailbox(current_user) is None
                else url_for("send_as.identity_list"))
     return render(PAGE, "compose_form", status=status, form=form, identity=identity, why=why, error=error,
-                  fix_url=fix_url, remaining=outbox.remaining_today(), back_url=back_url, question=question)
+                  fix_url=fix_url, remaining=outbox.remaining_today(), back_url=back_url, question=question,
+                  files_kept=is_htmx())
 
 
 def _send(form, back_url: str):

@@ -5,12 +5,12 @@ import ipaddress
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, RadioField, SelectField, StringField,
                      TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
+from blueprints.forms import HumaneForm, Length, email_address
 from mail.guard import validate_allowed_entry
 from mail.oauth import validate_endpoint
 from mail.inbound import pop3
@@ -72,17 +72,21 @@ def _port_field(label: str = "Port", default: int | None = None) -> IntegerField
                                            NumberRange(1, 65535, "The port must be between 1 and 65535.")])
 
 
-class Pop3AccountForm(FlaskForm):
+class Pop3AccountForm(HumaneForm):
     """Add POP3 Account."""
 
-    name = StringField("Account Name", validators=[DataRequired(), Length(max=80)], filters=[_strip])
-    email = EmailField("Email Address", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
+    name = StringField("Account Name", validators=[DataRequired("Name the account, like Work."), Length(max=80)],
                        filters=[_strip])
-    host = StringField("Incoming Server", validators=[DataRequired(), Length(max=253), validate_host], filters=[_strip])
+    email = EmailField("Email Address", validators=[DataRequired("Enter the account's email address."), Length(max=254),
+                                                    email_address()],
+                       filters=[_strip])
+    host = StringField("Incoming Server", validators=[DataRequired("Enter the incoming server, like pop.example.com."),
+                                                      Length(max=253), validate_host], filters=[_strip])
     port = _port_field(default=pop3.DEFAULT_PORTS["ssl"])
     security = SelectField("Security", choices=SECURITY_CHOICES, default="ssl")
-    username = StringField("Username", validators=[DataRequired(), Length(max=254)], filters=[_strip])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField("Username", validators=[DataRequired("Enter the username, often the email address."),
+                                                Length(max=254)], filters=[_strip])
+    password = PasswordField("Password", validators=[DataRequired("Enter the account's password."), Length(max=256)])
     leave = RadioField("Delete message settings", choices=[SelectChoice(LEAVE, "Leave messages in the server"),
                                                            SelectChoice(DELETE, "Delete messages from the server")], default=LEAVE)
 
@@ -107,25 +111,28 @@ class SignInAccountForm(Pop3AccountForm):
     password = PasswordField("Password", validators=[Optional(), Length(max=256)])
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(HumaneForm):
     """Change the incoming or outgoing password: tested before it is kept."""
 
     password = PasswordField("New password", validators=[DataRequired("Enter the new password."), Length(max=256)])
 
 
-class HostedAccountForm(FlaskForm):
+class HostedAccountForm(HumaneForm):
     """The organisation's own mailbox: only the password to type."""
 
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    password = PasswordField("Password", validators=[DataRequired("Enter the mailbox's password."), Length(max=256)])
 
 
-class SendAsForm(FlaskForm):
+class SendAsForm(HumaneForm):
     """Send Mail As: an outgoing SMTP identity."""
 
-    from_name = StringField("From name", validators=[DataRequired(), Length(max=120)], filters=[_strip])
-    from_address = EmailField("From address", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)],
+    from_name = StringField("From name", validators=[DataRequired("Enter the name your customers see."),
+                                                     Length(max=120)], filters=[_strip])
+    from_address = EmailField("From address", validators=[DataRequired("Enter the address you send from."),
+                                                          Length(max=254), email_address()],
                               filters=[_strip])
-    host = StringField("SMTP server", validators=[DataRequired(), Length(max=253), validate_host], filters=[_strip])
+    host = StringField("SMTP server", validators=[DataRequired("Enter the SMTP server, like smtp.example.com."),
+                                                  Length(max=253), validate_host], filters=[_strip])
     port = _port_field(default=smtp.DEFAULT_PORTS["starttls"])
     security = SelectField("Security", choices=SECURITY_CHOICES, default="starttls")
     use_incoming = BooleanField("Use the same credentials as the incoming account")
@@ -151,12 +158,12 @@ class SignInSendAsForm(SendAsForm):
         return None
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(HumaneForm):
     code = StringField("Verification code", validators=[DataRequired("Enter the code from the message."),
                                                         Length(max=20)], filters=[_strip])
 
 
-class MailAddonAdminForm(FlaskForm):
+class MailAddonAdminForm(HumaneForm):
     """Setup > Mail Add-on: the guard's allowed hosts and the organisation's hosted domain."""
 
     allowed_mail_hosts = StringField("Allowed mail servers", filters=[_strip])
@@ -169,7 +176,8 @@ class MailAddonAdminForm(FlaskForm):
     hosted_smtp_security = SelectField("SMTP security", choices=SECURITY_CHOICES)
     daily_send_limit_per_user = IntegerField("Daily recipients per user", validators=[
         InputRequired("Enter a number."), NumberRange(1, 100_000, "Between 1 and 100,000.")])
-    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)], filters=[_strip])
+    timezone = StringField("Time zone", validators=[DataRequired("Enter a time zone, like Europe/Berlin."),
+                                                    Length(max=64)], filters=[_strip])
 
     def validate_allowed_mail_hosts(self, field):
         """One entry a line (commas too), each checked and written the way the guard reads it."""
@@ -200,7 +208,7 @@ class MailAddonAdminForm(FlaskForm):
             validate_host(self, field)
 
 
-class RelayForm(FlaskForm):
+class RelayForm(HumaneForm):
     """Setup > Mail Add-on > Outgoing relay: the server system mail (ownership codes) goes through."""
 
     host = StringField("Relay server", validators=[DataRequired("Enter the relay's server name."), Length(max=253),
@@ -210,13 +218,13 @@ class RelayForm(FlaskForm):
     username = StringField("Relay username", validators=[Length(max=254)], filters=[_strip])
     password = PasswordField("Relay password", validators=[Length(max=256)])
     from_address = EmailField("From address for system mail", filters=[_strip], validators=[
-        DataRequired("Enter the From address for system mail."), Length(max=254), Email(check_deliverability=False)])
+        DataRequired("Enter the From address for system mail."), Length(max=254), email_address()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, prefix="relay", **kwargs)
 
 
-class ApprovalForm(FlaskForm):
+class ApprovalForm(HumaneForm):
     """An administrator's decision on a Send Mail As address waiting for approval."""
 
     decision = RadioField("Decision", choices=[SelectChoice("approve", "Approve"), SelectChoice("deny", "Deny")],
@@ -230,7 +238,7 @@ def _endpoint(field, label: str) -> None:
         raise ValidationError(str(e)) from None
 
 
-class ClientForm(FlaskForm):
+class ClientForm(HumaneForm):
     """Setup > Sign-in providers: this CRM's client ID and secret at Google or Microsoft (never shown back)."""
 
     client_id = StringField("Client ID", validators=[Length(max=500)], filters=[_strip])
@@ -242,9 +250,11 @@ class GenericProviderForm(ClientForm):
 
     name = StringField("Name", validators=[DataRequired("Enter the name users see, like Northwind Sign-in."),
                                            Length(max=80)], filters=[_strip])
-    authorization_url = StringField("Authorization endpoint", validators=[DataRequired(), Length(max=2000)],
+    authorization_url = StringField("Authorization endpoint", validators=[
+        DataRequired("Enter the authorization endpoint's URL."), Length(max=2000)],
                                     filters=[_strip])
-    token_url = StringField("Token endpoint", validators=[DataRequired(), Length(max=2000)], filters=[_strip])
+    token_url = StringField("Token endpoint", validators=[DataRequired("Enter the token endpoint's URL."),
+                                                          Length(max=2000)], filters=[_strip])
     revocation_url = StringField("Revocation endpoint (optional)", validators=[Length(max=2000)], filters=[_strip])
     scopes = StringField("Scopes", validators=[DataRequired("Enter the scopes that allow POP3 (and SMTP)."),
                                                Length(max=2000)], filters=[_strip])

@@ -3,22 +3,23 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from werkzeug.security import check_password_hash
 from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, ValidationError
 
-from blueprints.forms import ConfirmForm
+from blueprints.forms import ConfirmForm, HumaneForm, Length
 from blueprints.web import redirect_to, render
 from crm import users
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
-class PasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired()])
-    password = PasswordField("New password", validators=[DataRequired(), Length(min=users.PASSWORD_MIN_LENGTH, max=200)])
-    confirm = PasswordField("Confirm new password", validators=[DataRequired(), EqualTo("password", "The passwords do not match.")])
+class PasswordForm(HumaneForm):
+    current = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    password = PasswordField("New password", validators=[DataRequired("Choose a new password."),
+                                                         Length(min=users.PASSWORD_MIN_LENGTH, max=200)])
+    confirm = PasswordField("Confirm new password", validators=[DataRequired("Type the new password again."),
+                                                                EqualTo("password", "The passwords do not match.")])
 
     def validate_current(self, field):
         if not check_password_hash(current_user.password_hash, field.data):

@@ -19,6 +19,11 @@ AXE_JS = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
+# The narrowest and widest usual phones: checked for fit and reachable actions only (axe ran at 390).
+PHONE_WIDTHS = {"phone-360": {"width": 360, "height": 800}, "phone-430": {"width": 430, "height": 932}}
+# The help page's slips, should a page say them: possessives without apostrophe, "1 emails".
+WRONG_WORDS = re.compile(r"\bothers\s+e-?mails?\b|\bcustomers\s+e-?mails?\b|\b1\s+(e-?mails|recipients|messages)\b",
+                         re.IGNORECASE)
 ADMIN, REP, REP2 = (u[0] for u in DEMO_USERS)
 # Not pages: downloads, raw bytes, the sandboxed body (checked inside the reading page), fragments.
 NOT_PAGES = {"static", "email.attachment_download", "email.email_raw", "email.email_body",
@@ -102,6 +107,30 @@ def sign_in(page, base: str, who: str) -> None:
 def overflow(page) -> int:
     """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def unreachable(page) -> list[str]:
+    """Links, buttons and fields drawn beyond the screen's right edge with no box of their own
+    to scroll them into view: actions a phone user cannot reach."""
+    return page.evaluate("""() => {
+        const beyond = el => {  // the right edge the user sees: clipped by hidden-overflow boxes
+            let right = el.getBoundingClientRect().right;
+            for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+                const o = getComputedStyle(p).overflowX, box = p.getBoundingClientRect();
+                if (o === 'auto' || o === 'scroll') return box.right > innerWidth + 1;  // scrolled in its own box
+                if (o !== 'visible') right = Math.min(right, box.right);
+            }
+            return right > innerWidth + 1;
+        };
+        return [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
+            .filter(el => el.getClientRects().length && beyond(el))
+            .map(el => (el.textContent.trim() || el.name || el.id || el.tagName).slice(0, 40));
+    }""")
+
+
+def wrong_words(page) -> list[str]:
+    """The help page's slips in what the page says."""
+    return [m.group(0) for m in WRONG_WORDS.finditer(page.inner_text("body"))]
 
 
 def axe_violations(page) -> list[str]:

@@ -54,12 +54,12 @@ def test_ticking_consolidate_reveals_folder_or_label_at_once(tab, demo_server):
     sign_in(tab, demo_server.url, REP2)
     tab.goto(demo_server.url + "/settings/mail/addon/")
     tab.get_by_text("Advanced Settings").click()
-    box = tab.get_by_label("Consolidate all my customers emails in a single place")
+    box = tab.get_by_label("Consolidate all my customers' emails in a single place")
     box.focus()
     tab.keyboard.press("Space")
     expect(tab.get_by_role("group", name="Group them in")).to_be_visible()
     expect(tab.get_by_label("Folder or label name")).to_have_value("Customers")
-    expect(tab.get_by_label("Consolidate all my customers emails in a single place")).to_be_focused()
+    expect(tab.get_by_label("Consolidate all my customers' emails in a single place")).to_be_focused()
 
 
 def test_same_credentials_hides_username_and_password(tab, demo_server):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.pages import (ADMIN, REP, axe_violations, context, demo_server, focus_outline,  # noqa: F401
-                             overflow, page_paths, sign_in, tab)
+from tests.e2e.pages import (ADMIN, PHONE_WIDTHS, REP, axe_violations, context, demo_server,  # noqa: F401
+                             focus_outline, overflow, page_paths, sign_in, tab, unreachable, wrong_words)
 
 pytestmark = pytest.mark.e2e
 
@@ -21,8 +21,31 @@ def test_every_page_fits_the_screen_and_passes_axe(tab, demo_server, who):
         wider = overflow(tab)
         if wider > 0:
             problems.append(f"{path}: {wider}px wider than the screen")
+        problems += [f"{path}: out of reach: {a}" for a in unreachable(tab)]
+        problems += [f"{path}: says {w!r}" for w in wrong_words(tab)]
         problems += [f"{path}: {v}" for v in axe_violations(tab)]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("size", list(PHONE_WIDTHS))
+@pytest.mark.parametrize("who", [ADMIN, REP], ids=["admin", "rep"])
+def test_every_page_fits_the_narrowest_and_widest_phones(browser, demo_server, who, size):
+    """Issue 13.10 from 360 to 430 px: no page wider than the screen, every action in reach."""
+    ctx = browser.new_context(viewport=PHONE_WIDTHS[size])
+    ctx.set_default_timeout(8000)
+    page = ctx.new_page()
+    try:
+        page.goto(demo_server.url + "/signin")
+        problems = [f"/signin: {wider}px wider than the screen" for wider in [overflow(page)] if wider > 0]
+        sign_in(page, demo_server.url, who)
+        for path in page_paths(demo_server.app, who):
+            assert page.goto(demo_server.url + path).status < 400, path
+            if (wider := overflow(page)) > 0:
+                problems.append(f"{path}: {wider}px wider than the screen")
+            problems += [f"{path}: out of reach: {a}" for a in unreachable(page)]
+        assert not problems, "\n".join(problems)
+    finally:
+        ctx.close()
 
 
 def test_signed_out_pages_fit_and_pass_axe(tab, demo_server):

@@ -109,3 +109,19 @@ def test_deactivated_user_cannot_sign_in_and_their_session_ends(app, make_user, 
     assert other.get("/leads/").status_code == 302
     response = other.post("/signin", data={"email": rep.email, "password": PASSWORD})
     assert "deactivated" in response.get_data(as_text=True)
+
+
+def test_a_refused_sign_in_puts_the_focus_on_the_empty_password_without_javascript(make_user, auth):
+    """Issue 13.11: the page comes back with the address kept and autofocus on the password, so the
+    password is typed again at once (the browser honours autofocus on a page load)."""
+    import re
+
+    make_user("ann@example.com")
+    page = auth.signin("ann@example.com", "wrong password").get_data(as_text=True)
+    email = re.search(r'<input[^>]*id="email"[^>]*>', page).group(0)
+    password = re.search(r'<input[^>]*id="password"[^>]*>', page).group(0)
+    assert "autofocus" in password and "autofocus" not in email
+    assert 'value="ann@example.com"' in email and "wrong password" not in page
+    empty = auth.signin("", "").get_data(as_text=True)
+    assert "autofocus" in re.search(r'<input[^>]*id="email"[^>]*>', empty).group(0)
+    assert "Enter your email address." in empty and "Enter your password." in empty

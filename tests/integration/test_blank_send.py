@@ -1,5 +1,7 @@
 """Blank messages (issue 13.1): an empty subject or message is sent only once the sender says so;
 both empty is refused beside the fields. Without JavaScript the answer is a second submit."""
+import re
+
 import pytest
 
 from tests.integration.test_send_email import compose, sender  # noqa: F401  (fixture)
@@ -45,3 +47,22 @@ def test_the_sent_notice_counts_recipients_in_the_right_number(sender, smtp_serv
     page = client.post(f"/compose/contacts/{contact.id}", data={"to": contact.email, "subject": "Hi", "body": "x"},
                        follow_redirects=True).get_data(as_text=True)
     assert "to 1 recipient." in page
+
+
+@pytest.mark.parametrize("htmx,says", [
+    (True, "Your files stay attached: quote.pdf."),
+    (False, "Choose your files again before you send (quote.pdf)"),
+])
+def test_the_question_says_whether_the_chosen_files_are_kept(sender, smtp_server, htmx, says):  # noqa: F811
+    """With htmx the file input survives the swap (hx-preserve); a page without JavaScript cannot
+    keep it, and says so. Either way only the question's button carries the confirmation."""
+    import io
+
+    user, client, contact, _ = sender
+    response = client.post(f"/compose/contacts/{contact.id}", headers={"HX-Request": "true"} if htmx else {}, data={
+        "to": contact.email, "subject": "", "body": "The quote is attached.",
+        "attachments": [(io.BytesIO(b"%PDF-1.4 quote"), "quote.pdf", "application/pdf")]})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and says in page
+    assert page.count('name="send_blank"') == 1  # an empty hidden one before the button would win
+    assert "hx-preserve" in re.search(r'<input[^>]*id="attachments"[^>]*>', page).group(0)

@@ -128,17 +128,17 @@ def test_refused_password_puts_a_banner_with_a_link_on_the_list(rep, dovecot):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("name", "", "This field is required."),
-    ("name", "x" * 81, "Field cannot be longer than 80 characters."),
+    ("name", "", "Name the account, like Work."),
+    ("name", "x" * 81, "At most 80 characters"),
     ("port", "0", "The port must be between 1 and 65535."),
     ("port", "70000", "The port must be between 1 and 65535."),
-    ("port", "abc", "Not a valid integer value."),
+    ("port", "abc", "Enter a whole number."),
     ("host", "pop.example.com ", None),  # trailing space is trimmed, not an error
     ("host", "pop example.com", "A server name cannot contain spaces."),
     ("host", "https://pop.example.com/", "Enter only the server name, like pop.example.com, not a URL."),
     ("host", "pop.example.com:995", "Enter the port in the Port field, not after the server name."),
-    ("email", "not-an-address", "Invalid email address."),
-    ("username", "", "This field is required."),
+    ("email", "not-an-address", "Enter an email address like ann@example.com."),
+    ("username", "", "Enter the username, often the email address."),
 ])
 def test_bad_input_gets_an_inline_error_and_saves_nothing(rep, dovecot, field, value, message):
     _, client = rep

@@ -29,10 +29,10 @@ def test_new_record_is_saved_with_a_normalised_address(client, admin, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("field,value,message", [
-    ("last_name", "", "This field is required."),
-    ("email", "not an address", "Invalid email address."),
+    ("last_name", "", "Enter the last name."),
+    ("email", "not an address", "Enter an email address like ann@example.com."),
     ("phone", "call me maybe", "Use digits"),
-    ("first_name", "x" * 81, "Field cannot be longer than 80 characters."),
+    ("first_name", "x" * 81, "At most 80 characters"),
 ])
 def test_invalid_record_form_shows_the_error_beside_the_field_and_saves_nothing(client, admin, kind, field, value, message):
     data = {"first_name": "Ann", "last_name": "Lee", "company": "Acme", "email": "", "phone": "", "owner_id": admin.id}
@@ -52,7 +52,7 @@ def test_a_lead_needs_a_company(client, admin):
 
 def test_owner_must_be_an_active_user(client, admin):
     response = client.post("/contacts/new", data={"last_name": "Lee", "owner_id": 9999})
-    assert response.status_code == 422 and "Not a valid choice" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Choose one of the options." in response.get_data(as_text=True)
 
 
 def test_htmx_form_success_navigates_to_the_record(client, admin):

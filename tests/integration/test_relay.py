@@ -70,7 +70,7 @@ def test_blank_password_keeps_the_stored_one_and_remove_forgets_it(admin_client,
 
 @pytest.mark.parametrize("field,value,message", [
     ("relay-from_address", "", "Enter the From address"),
-    ("relay-from_address", "crm", "Invalid email address."),
+    ("relay-from_address", "crm", "Enter an email address like ann@example.com."),
     ("relay-host", "smtp://relay.example", "not a URL"),
     ("relay-port", "0", "The port must be between 1 and 65535."),
 ])

@@ -238,8 +238,8 @@ def test_outgoing_password_change_is_tested_before_it_is_kept(rep, smtp_server, 
 @pytest.mark.parametrize("field,value,message", [
     ("port", "65536", "The port must be between 1 and 65535."),
     ("host", "smtp://smtp.example.com", "not a URL"),
-    ("from_address", "rita", "Invalid email address."),
-    ("from_name", "", "This field is required."),
+    ("from_address", "rita", "Enter an email address like ann@example.com."),
+    ("from_name", "", "Enter the name your customers see."),
 ])
 def test_bad_input_is_an_inline_error(rep, smtp_server, field, value, message):
     _, client = rep
