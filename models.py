@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -54,13 +57,53 @@ def _connection_settings(dbapi_connection, connection_record) -> None:
         dbapi_connection.commit()
 
 
+# True while this thread serves a request that only reads (GET, HEAD; set by app.py): its SQLite
+# transactions begin deferred and take no write lock. Everything else (other requests, the poller,
+# the CLI) begins with BEGIN IMMEDIATE.
+_reads_only: ContextVar[bool] = ContextVar("reads_only", default=False)
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def reads_only(flag: bool) -> None:
+    """Say whether the transactions that follow in this thread only read (app.py, per request)."""
+    _reads_only.set(flag)
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
     # A deferred transaction that reads, then writes after another connection committed, fails
-    # at once with "database is locked" (busy_timeout cannot help it). Taking the write lock at
-    # BEGIN makes transactions queue instead: the embedded database serves one writer at a time.
+    # at once with "database is locked" (busy_timeout cannot help it). So a transaction that may
+    # write takes the write lock at BEGIN and queues; one that only reads begins deferred and
+    # reads its WAL snapshot while others write (a read never waits for the lock).
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if _reads_only.get() else "BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _no_write_in_a_read(connection, cursor, statement, parameters, context, executemany) -> None:
+    # A write in a deferred transaction is the failure above waiting for a busy moment: refuse it
+    # every time instead, so that the tests find it (wrap the write in `writing()`).
+    if (_reads_only.get() and connection.dialect.name == "sqlite"
+            and statement.lstrip()[:7].upper().startswith(_WRITE_VERBS)):
+        raise RuntimeError("A request that only reads wrote outside models.writing(): " + statement[:60])
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Write from a request that otherwise only reads (a GET that marks mail read): the read
+    transaction ends here (commit: it holds nothing to write), the writes run in a transaction of
+    their own that takes the write lock at BEGIN (SQLite: waits its turn, never "database is
+    locked"), committed at the end or rolled back on an error."""
+    db.session.commit()
+    token = _reads_only.set(False)
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        _reads_only.reset(token)
 
 
 def utcnow() -> datetime:

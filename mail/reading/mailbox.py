@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from queries import Page, contains_pattern, paginate
 from mail.reading.sharing import visible_emails
-from models import Attachment, DRAFTS, Email, EmailLink, INBOX, SENT, SendState, User, db
+from models import Attachment, DRAFTS, Email, EmailLink, INBOX, SENT, SendState, User, db, writing
 
 PAGE_SIZE = 25
 
@@ -96,12 +96,15 @@ def side_lists(viewer: User) -> dict:
 
 def mark_read(viewer: User, emails: list[Email]) -> None:
     """Opening messages marks them read for their owner; others reading shared ones change nothing.
-    Commits only when something changed."""
-    unread = [e for e in emails if e.owner_id == viewer.id and not e.is_read]
-    for email in unread:
-        email.is_read = True
-    if unread:
-        db.session.commit()
+    Opening is a GET: the write runs in a transaction of its own (models.writing), only when
+    something changed."""
+    unread = [e.id for e in emails if e.owner_id == viewer.id and not e.is_read]
+    if not unread:
+        return
+    with writing():
+        db.session.execute(update(Email).where(Email.id.in_(unread), Email.owner_id == viewer.id)
+                           .values(is_read=True).execution_options(synchronize_session=False))
+    # The emails are expired by the commit: they read is_read back (True) when shown.
 
 
 def folder_of(email: Email) -> str:
