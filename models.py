@@ -13,7 +13,7 @@ import idna
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
-                        TypeDecorator, UniqueConstraint, event)
+                        TypeDecorator, UniqueConstraint, event, func, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -280,6 +280,10 @@ class Record(db.Model):
     """
 
     __tablename__ = "records"
+    # The Leads and Contacts lists in their default order (crm.records.SORTS["name"]), read a page
+    # at a time from the index instead of sorting every record of the kind.
+    __table_args__ = (Index("ix_records_kind_name", "kind", func.lower(text("last_name")),
+                            func.lower(text("first_name")), "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[RecordKind] = mapped_column(
@@ -580,7 +584,11 @@ class Email(db.Model):
 
     __tablename__ = "emails"
     __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),
-                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"))
+                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"),
+                      # The Email tab's folder and unread counts, read from the index alone.
+                      Index("ix_emails_owner_folder_state_read", "owner_id", "folder", "send_state", "is_read"),
+                      # Its labels, and a label's list newest first.
+                      Index("ix_emails_owner_label_date", "owner_id", "label", "date"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -655,11 +663,16 @@ class EmailLink(db.Model):
     """
 
     __tablename__ = "email_links"
-    __table_args__ = (Index("ix_email_links_record_date", "record_id", "email_date", "email_id"),)
+    __table_args__ = (Index("ix_email_links_record_date", "record_id", "email_date", "email_id"),
+                      Index("ix_email_links_record_owner_date", "record_id", "owner_id", "email_date", "email_id"))
 
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
     email_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The email's owner, copied like its date (an email never changes owner): the related list
+    # picks a record's links owner by owner and asks the sharing rule once per owner, so that
+    # the links the viewer may not see cost nothing. No foreign key: the email's cascades it.
+    owner_id: Mapped[int] = mapped_column(Integer)
 
 
 class RecordShare(db.Model):

@@ -72,7 +72,7 @@ def populate() -> tuple[User, int, int]:
         if n % 7 == 0:
             participants.append(dict(email_id=n + 1, role="cc", address="pat@mail.partner.example",
                                      domain="mail.partner.example"))
-        links.append(dict(email_id=n + 1, record_id=record, email_date=base + timedelta(minutes=n)))
+        links.append(dict(email_id=n + 1, record_id=record, email_date=base + timedelta(minutes=n), owner_id=owner))
     for table, data in ((Email, rows), (EmailParticipant, participants), (EmailLink, links)):
         for start in range(0, len(data), 2000):
             db.session.execute(insert(table), data[start:start + 2000])
