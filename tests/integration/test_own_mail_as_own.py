@@ -60,3 +60,18 @@ def test_other_owners_mail_only_is_asked_the_rule(rep):
     own, _, others = sql.partition(" or ")
     assert own.strip("( ") == f"emails.owner_id = {user.id}"
     assert others.lstrip("( ").startswith(f"emails.owner_id != {user.id} and"), others
+
+
+def test_folder_unread_counts_stop_at_99_plus(rep):
+    """The side list counts a folder's unread mail up to a bound (its cost stays bounded): 100 or
+    more unread messages show as 99+."""
+    from mail.reading import mailbox
+    user, client = rep
+    for n in range(mailbox.UNREAD_SHOWN_MAX):
+        make_email(user, subject=f"Unread {n}", minutes=n)
+    make_email(user, subject="Unread in Sent", folder="Sent", minutes=500)
+    db.session.commit()
+    side = mailbox.side_lists(user)
+    assert {f.name: f.unread_text for f in side["folders"]} == {"Inbox": "99+", "Sent": "1"}
+    page = client.get("/email/").get_data(as_text=True)
+    assert 'title="99+ unread"' in page
