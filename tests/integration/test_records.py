@@ -182,3 +182,33 @@ def test_record_address_is_indexed(app):
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
         indexes = db.inspect(db.engine).get_indexes("records")
     assert any(ix["column_names"] == ["email"] for ix in indexes)
+
+
+def _list_statements(client, path):
+    from sqlalchemy import event
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_the_leads_list_loads_owners_with_the_page_and_counts_nothing(client, admin, make_user):
+    """Issue 14: the same statements whether one owner or many are on the page (each row's owner in
+    the page's query), and no count of every open lead (Next comes from one row more)."""
+    for i in range(records.PAGE_SIZE + 1):
+        add("leads", admin, f"Single{i:02d}")
+    one_owner = _list_statements(client, "/leads/")
+    owners = [make_user(f"owner{i}@example.com", f"Owner {i}") for i in range(5)]
+    for lead in db.session.scalars(db.select(Lead)):
+        lead.owner_id = owners[lead.id % 5].id
+    db.session.commit()
+    many_owners = _list_statements(client, "/leads/")
+    assert len(many_owners) == len(one_owner)
+    assert not [s for s in many_owners if "count(" in s.lower() and "FROM records" in s]
