@@ -211,6 +211,6 @@ def record_mail(viewer: User, record_ids: list[int]) -> dict[int, RecordMail]:
     rows = db.session.execute(
         select(EmailLink.record_id, func.count(), func.max(EmailLink.email_date))
         .join(Email, Email.id == EmailLink.email_id)
-        .where(EmailLink.record_id.in_(record_ids), sharing.visible_on_record(viewer, EmailLink))
+        .where(EmailLink.record_id.in_(record_ids), sharing.visible_condition(viewer))
         .group_by(EmailLink.record_id)).all()
     return {rid: RecordMail(count, last) for rid, count, last in rows}
