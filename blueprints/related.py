@@ -37,7 +37,7 @@ def related_conversation(kind: str, record_id: int, conversation_id: int):
     return render("records/detail.html", "related_emails", **context)
 
 
-@bp.route(f"/{KIND_PATH}/<int:record_id>/share")
+@bp.route(f"/{KIND_PATH}/<int:record_id>/share/effect")
 @mail_addon_required
 def email_share_effect(kind: str, record_id: int):
     """What ticking (or unticking) Share Email would do, computed only when the user asks: htmx

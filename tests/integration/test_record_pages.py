@@ -87,7 +87,7 @@ def test_a_record_page_never_writes(seller, mode):
         page = response.get_data(as_text=True)
         assert "What would ticking change?" in page and "becomes visible to others" not in page
         for headers in ({}, {"HX-Request": "true"}):
-            asked, statements = statements_during(lambda: client.get(f"/leads/{lead.id}/share", headers=headers))
+            asked, statements = statements_during(lambda: client.get(f"/leads/{lead.id}/share/effect", headers=headers))
             assert asked.status_code == 200 and writes(statements) == []
             assert "Ticking it: 1 email on 1 record becomes visible to others." in asked.get_data(as_text=True)
 
@@ -107,7 +107,7 @@ def test_the_share_email_preview_is_computed_only_when_asked(seller):
             assert client.get(path).status_code == 200
             assert client.get(path, headers={"HX-Request": "true"}).status_code == 200
         assert asked == []
-        fragment = client.get(f"/leads/{lead.id}/share", headers={"HX-Request": "true"}).get_data(as_text=True)
+        fragment = client.get(f"/leads/{lead.id}/share/effect", headers={"HX-Request": "true"}).get_data(as_text=True)
     finally:
         addon.share_preview = real
     assert len(asked) == 1
