@@ -8,7 +8,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from flask import Flask, request_started
+from flask import Flask, request, request_started
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -18,7 +18,7 @@ from crm import users
 from mail.context import MailContext
 from mail.inbound import worker
 from mail.secrets import SecretBox, load_or_create_key
-from models import User, db
+from models import User, db, reads_only
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -44,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     db.init_app(app)
+    _reads_only_for_safe_methods(app)
     is_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     migrate.init_app(app, db, directory=str(HERE / "migrations"), render_as_batch=is_sqlite)
     csrf.init_app(app)
@@ -73,6 +74,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
+
+
+def _reads_only_for_safe_methods(app: Flask) -> None:
+    """GET and HEAD requests only read: their SQLite transactions take no write lock (models.py);
+    the few that write do it in models.writing(). Registered first, before anything reads."""
+    @app.before_request
+    def begin_reads_only() -> None:
+        reads_only(request.method in ("GET", "HEAD"))
+
+    @app.teardown_request
+    def end_reads_only(error: BaseException | None) -> None:
+        reads_only(False)
 
 
 def _start_poller_with_first_request(app: Flask) -> None:

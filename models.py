@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -10,7 +13,7 @@ import idna
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
-                        TypeDecorator, UniqueConstraint, event)
+                        TypeDecorator, UniqueConstraint, event, func, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -54,13 +57,53 @@ def _connection_settings(dbapi_connection, connection_record) -> None:
         dbapi_connection.commit()
 
 
+# True while this thread serves a request that only reads (GET, HEAD; set by app.py): its SQLite
+# transactions begin deferred and take no write lock. Everything else (other requests, the poller,
+# the CLI) begins with BEGIN IMMEDIATE.
+_reads_only: ContextVar[bool] = ContextVar("reads_only", default=False)
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def reads_only(flag: bool) -> None:
+    """Say whether the transactions that follow in this thread only read (app.py, per request)."""
+    _reads_only.set(flag)
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
     # A deferred transaction that reads, then writes after another connection committed, fails
-    # at once with "database is locked" (busy_timeout cannot help it). Taking the write lock at
-    # BEGIN makes transactions queue instead: the embedded database serves one writer at a time.
+    # at once with "database is locked" (busy_timeout cannot help it). So a transaction that may
+    # write takes the write lock at BEGIN and queues; one that only reads begins deferred and
+    # reads its WAL snapshot while others write (a read never waits for the lock).
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if _reads_only.get() else "BEGIN IMMEDIATE")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _no_write_in_a_read(connection, cursor, statement, parameters, context, executemany) -> None:
+    # A write in a deferred transaction is the failure above waiting for a busy moment: refuse it
+    # every time instead, so that the tests find it (wrap the write in `writing()`).
+    if (_reads_only.get() and connection.dialect.name == "sqlite"
+            and statement.lstrip()[:7].upper().startswith(_WRITE_VERBS)):
+        raise RuntimeError("A request that only reads wrote outside models.writing(): " + statement[:60])
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Write from a request that otherwise only reads (a GET that marks mail read): the read
+    transaction ends here (commit: it holds nothing to write), the writes run in a transaction of
+    their own that takes the write lock at BEGIN (SQLite: waits its turn, never "database is
+    locked"), committed at the end or rolled back on an error."""
+    db.session.commit()
+    token = _reads_only.set(False)
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        _reads_only.reset(token)
 
 
 def utcnow() -> datetime:
@@ -237,6 +280,10 @@ class Record(db.Model):
     """
 
     __tablename__ = "records"
+    # The Leads and Contacts lists in their default order (crm.records.SORTS["name"]), read a page
+    # at a time from the index instead of sorting every record of the kind.
+    __table_args__ = (Index("ix_records_kind_name", "kind", func.lower(text("last_name")),
+                            func.lower(text("first_name")), "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[RecordKind] = mapped_column(
@@ -537,7 +584,11 @@ class Email(db.Model):
 
     __tablename__ = "emails"
     __table_args__ = (Index("ix_emails_owner_folder_date", "owner_id", "folder", "date"),
-                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"))
+                      Index("ix_emails_conversation_date", "conversation_id", "date", "id"),
+                      # The Email tab's folder and unread counts, read from the index alone.
+                      Index("ix_emails_owner_folder_state_read", "owner_id", "folder", "send_state", "is_read"),
+                      # Its labels, and a label's list newest first.
+                      Index("ix_emails_owner_label_date", "owner_id", "label", "date"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -612,11 +663,16 @@ class EmailLink(db.Model):
     """
 
     __tablename__ = "email_links"
-    __table_args__ = (Index("ix_email_links_record_date", "record_id", "email_date", "email_id"),)
+    __table_args__ = (Index("ix_email_links_record_date", "record_id", "email_date", "email_id"),
+                      Index("ix_email_links_record_owner_date", "record_id", "owner_id", "email_date", "email_id"))
 
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
     email_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The email's owner, copied like its date (an email never changes owner): the related list
+    # picks a record's links owner by owner and asks the sharing rule once per owner, so that
+    # the links the viewer may not see cost nothing. No foreign key: the email's cascades it.
+    owner_id: Mapped[int] = mapped_column(Integer)
 
 
 class RecordShare(db.Model):

@@ -15,27 +15,24 @@ IN_CHUNK = 500  # ids per IN (...) list: far below every database's limit on bou
 
 @dataclass
 class Page:
+    """One page of a query's results. There is no total: counting every row would cost as much as
+    the table is big; "Next" comes from fetching one row more than the page."""
+
     items: list[Any]
     page: int
-    pages: int
-    total: int
+    has_next: bool
 
     @property
     def has_prev(self) -> bool:
         return self.page > 1
 
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
 
 def paginate(query: Select, page: int, size: int) -> Page:
-    """The `page`-th page (clamped to the pages there are) of an ordered query."""
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, -(-total // size))
-    page = min(max(1, page), pages)
-    items = db.session.scalars(query.limit(size).offset((page - 1) * size)).all()
-    return Page(list(items), page, pages, total)
+    """The `page`-th page of an ordered query: `size` rows, and whether more follow. A page past
+    the end is empty (the templates say so, with a way back)."""
+    page = max(1, page)
+    rows = db.session.scalars(query.limit(size + 1).offset((page - 1) * size)).all()
+    return Page(list(rows[:size]), page, len(rows) > size)
 
 
 def contains_pattern(text: str) -> str:

@@ -68,7 +68,7 @@ def populate() -> None:
                 participants.append(dict(email_id=n, role="cc", address="pat@mail.partner.example",
                                          domain="mail.partner.example"))
             if record:
-                links.append(dict(email_id=n, record_id=record, email_date=when))
+                links.append(dict(email_id=n, record_id=record, email_date=when, owner_id=owner))
             if step == 0:
                 threads.append(dict(id=conversation, fallback_key=None, last_date=when))
     bulk_insert(((Conversation, threads), (Email, rows), (EmailParticipant, participants), (EmailLink, links)))

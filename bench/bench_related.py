@@ -53,7 +53,7 @@ def populate() -> tuple[User, int, int]:
         if n % 7 == 0:
             participants.append(dict(email_id=n + 1, role="cc", address="pat@mail.partner.example",
                                      domain="mail.partner.example"))
-        links.append(dict(email_id=n + 1, record_id=record, email_date=base + timedelta(minutes=n)))
+        links.append(dict(email_id=n + 1, record_id=record, email_date=base + timedelta(minutes=n), owner_id=owner))
     bulk_insert(((Email, rows), (EmailParticipant, participants), (EmailLink, links)))
     return db.session.get(User, OWNERS + 1), 1, 2
 

@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from werkzeug.security import generate_password_hash
 
 from models import AddonSettings, ExcludedDomain, MailAccount, OrgSettings, User, db
@@ -113,7 +113,7 @@ def seed(url: str, emails: int) -> dict:
             loader.load("raw_messages", ("id", "size", "sha256", "content"), raw)
             loader.load("emails", EMAIL_COLUMNS, rows)
             loader.load("email_participants", ("id", "email_id", "role", "address", "domain"), participants)
-            loader.load("email_links", ("email_id", "record_id", "email_date"), links)
+            loader.load("email_links", ("email_id", "record_id", "email_date", "owner_id"), links)
         loaded = time.perf_counter() - started
         loader.finish()
     return {**plan, "load_s": loaded, "seed_s": time.perf_counter() - started,
@@ -138,6 +138,7 @@ def _small_tables(plan: dict) -> None:
     db.session.execute(insert(User), [dict(id=u, email=_user_address(u), name=f"User {u}", password_hash=password,
                                            role="admin" if u == USERS else "standard", active=True, created_at=now)
                                       for u in range(1, USERS + 1)])
+    db.session.execute(delete(OrgSettings))  # the migrations seed the row (hsh3); ours replaces it
     db.session.execute(insert(OrgSettings), [dict(id=1, mail_addon_enabled=True, timezone="UTC")])
     settings, excluded = [], []
     for u in range(1, USERS + 1):
@@ -225,7 +226,7 @@ def _email_chunk(plan: dict, start: int, stop: int, loader) -> tuple[list, list,
                 participant_id += 1
                 participants.append((participant_id, email_id, role, address, address.rpartition("@")[2]))
         if record:
-            links.append((email_id, record, when))
+            links.append((email_id, record, when, owner))
     return raw, rows, participants, links
 
 

@@ -19,6 +19,7 @@ from mail.inbound import accounts
 from mail.inbound.accounts import AccountInput
 from mail.outbound import identities
 from mail.outbound.identities import IdentityInput
+from models import writing
 
 bp = Blueprint("oauth", __name__, url_prefix="/mail/oauth")
 PENDING = "oauth_sign_in"  # the session key of the sign-in under way
@@ -109,7 +110,8 @@ def callback():
                                       signin.network(ctx))
     except MailError as e:
         return _failed(pending, str(e))
-    return FINISH[pending["purpose"]](pending, row, tokens)
+    with writing():  # a GET that saves what the sign-in gave (the provider redirects here)
+        return FINISH[pending["purpose"]](pending, row, tokens)
 
 
 def _failed(pending: dict, sentence: str, report=None):

@@ -7,7 +7,7 @@ from flask_login import current_user
 from blueprints.email import reader_bodies
 from blueprints.records import KIND_PATH, get_record_or_404, page_context
 from blueprints.web import is_htmx, mail_addon_required, page_arg, render
-from mail.reading import addon, conversations, sharing
+from mail.reading import addon, conversations, related, sharing
 from mail.reading.mailbox import mark_read
 from models import SharingMode
 
@@ -35,6 +35,21 @@ def related_conversation(kind: str, record_id: int, conversation_id: int):
     context = page_context(kind, record, page_arg(), reading=reading, open_conversation=conversation_id,
                            **reader_bodies(reading))
     return render("records/detail.html", "related_emails", **context)
+
+
+@bp.route(f"/{KIND_PATH}/<int:record_id>/share/effect")
+@mail_addon_required
+def email_share_effect(kind: str, record_id: int):
+    """What ticking (or unticking) Share Email would do, computed only when the user asks: htmx
+    gets the sentence, anything else (no JavaScript) the record page saying it."""
+    record = get_record_or_404(kind, record_id)
+    if sharing.mode_of(current_user.id) is not SharingMode.CUSTOM:
+        abort(409, "Share Email is for Custom sharing. Change your mode in Settings > Mail > Mail Add-on.")
+    effect = related.share_effect(current_user, record.id)
+    if is_htmx():
+        return render("records/detail.html", "share_effect", kind=kind, record=record, share_effect=effect,
+                      share_email=addon.is_shared(current_user, record.id))
+    return render("records/detail.html", **page_context(kind, record, share_effect=effect))
 
 
 @bp.route(f"/{KIND_PATH}/<int:record_id>/share", methods=["POST"])

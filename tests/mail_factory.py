@@ -36,7 +36,8 @@ def store_eml(owner: User, raw: bytes, *, folder: str = "Inbox", label: str = ""
     email.send_state = send_state or (SendState.SENT if direction is Direction.SENT else SendState.NONE)
     email.folder, email.label, email.is_read = folder, label, is_read
     for record_id in record_ids:
-        db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
+        db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date,
+                                 owner_id=email.owner_id))
     db.session.flush()
     return email
 

@@ -101,7 +101,8 @@ def link_email(email: Email, addresses: Iterable[str]) -> int:
     """Link a new email (flushed, so it has an id) to its records; returns how many. No commit."""
     record_ids = records_for(addresses)
     for record_id in record_ids:
-        db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
+        db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date,
+                                 owner_id=email.owner_id))
     return len(record_ids)
 
 
@@ -125,7 +126,8 @@ def link_existing(record_id: int, addresses: Iterable[str]) -> list[Filed]:
         if email.owner_id not in mailboxes:
             mailboxes[email.owner_id] = crm_mailbox_id(email.owner_id)
         if is_crm_mail(email, mailboxes[email.owner_id]):
-            db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date))
+            db.session.add(EmailLink(email_id=email.id, record_id=record_id, email_date=email.date,
+                                 owner_id=email.owner_id))
             filed.append(Filed(email.id, email.owner_id, address))
     db.session.flush()
     return filed

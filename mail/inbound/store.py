@@ -99,8 +99,9 @@ def store_many(owner_id: int, account_id: int | None, messages: list[Incoming], 
         participants += _participant_rows(email_id, message.parsed)
         if message.raw is not None:
             attachments += _attachment_rows(email_id, message)
-        # As matching.link_email makes them: the date rides along for the related lists' index.
-        links += [{"email_id": email_id, "record_id": record_id, "email_date": row["date"]} for record_id in records]
+        # As matching.link_email makes them: the date and owner ride along for the related lists' index.
+        links += [{"email_id": email_id, "record_id": record_id, "email_date": row["date"], "owner_id": row["owner_id"]}
+                  for record_id in records]
     insert_rows(Attachment, attachments)
     for model, values in ((EmailParticipant, participants), (EmailLink, links)):
         if values:

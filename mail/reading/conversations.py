@@ -80,7 +80,7 @@ def related_conversations(viewer: User, record_id: int, page: int = 1) -> Conver
         select(Email, User.name)
         .join(EmailLink, and_(EmailLink.email_id == Email.id, EmailLink.record_id == record_id))
         .join(User, User.id == Email.owner_id)
-        .where(sharing.visible_condition(viewer), latest_visible)
+        .where(sharing.visible_on_record(viewer, EmailLink, record_id=record_id), latest_visible)
         .order_by(EmailLink.email_date.desc(), EmailLink.email_id.desc())
         .limit(RELATED_PAGE_SIZE + 1).offset((page - 1) * RELATED_PAGE_SIZE)).all()
     items = [ConversationRow(email, name) for email, name in rows[:RELATED_PAGE_SIZE]]
@@ -101,7 +101,7 @@ def mailbox_conversations(viewer: User, view: MailView, page: int = 1) -> Conver
     page = max(1, page)
     latest_in_view = _is_latest(lambda newer: [newer.owner_id == viewer.id, *view_conditions(newer, view)])
     emails = db.session.scalars(
-        sharing.visible_emails(viewer).where(Email.owner_id == viewer.id, *view_conditions(Email, view), latest_in_view)
+        sharing.own_emails(viewer).where(*view_conditions(Email, view), latest_in_view)
         .order_by(Email.date.desc(), Email.id.desc())
         .limit(MAILBOX_PAGE_SIZE + 1).offset((page - 1) * MAILBOX_PAGE_SIZE)).all()
     items = [ConversationRow(email, viewer.name) for email in emails[:MAILBOX_PAGE_SIZE]]
@@ -168,11 +168,10 @@ def conversation(viewer: User, conversation_id: int, record_id: int | None = Non
     filed under it; in the Email tab: the viewer's own). Empty when none: answer it as missing.
 
     """
-    query = sharing.visible_emails(viewer).where(Email.conversation_id == conversation_id).order_by(Email.date, Email.id)
+    query = (sharing.own_emails(viewer) if own_only else sharing.visible_emails(viewer)).where(
+        Email.conversation_id == conversation_id).order_by(Email.date, Email.id)
     if record_id is not None:
         query = query.where(_linked(Email, record_id))
-    if own_only:
-        query = query.where(Email.owner_id == viewer.id)
     emails = db.session.scalars(query).all()
     if not emails:
         return []

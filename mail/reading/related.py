@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 
 from mail.reading import addon, conversations, sharing
-from models import Email, EmailLink, SharingMode, User, db
+from models import Email, EmailLink, User, db
 
 PAGE_SIZE = 20
 
@@ -56,12 +56,13 @@ def related_page(viewer: User, record_id: int, page: int = 1) -> RelatedPage:
 
 def list_context(viewer: User, record_id: int, page: int = 1) -> dict:
     """Everything the related list shows the viewer: one page of conversations, their mode, their
-    Share Email box.
+    Share Email box. What ticking the box would do is not part of it (share_effect: on request)."""
+    return {"emails": conversations.related_conversations(viewer, record_id, page),
+            "my_mode": sharing.mode_of(viewer.id), "share_email": addon.is_shared(viewer, record_id),
+            "share_effect": None}
 
-    For a Custom viewer the box also says beforehand what ticking (or unticking) it will do.
-    """
-    mode = sharing.mode_of(viewer.id)
-    shared = addon.is_shared(viewer, record_id)
-    effect = addon.share_preview(viewer, record_id, not shared) if mode is SharingMode.CUSTOM else None
-    return {"emails": conversations.related_conversations(viewer, record_id, page), "my_mode": mode,
-            "share_email": shared, "share_effect": effect}
+
+def share_effect(viewer: User, record_id: int) -> addon.Effect:
+    """What ticking (or unticking) the viewer's Share Email box on the record would do: asked only
+    when the viewer asks, since it counts their mail on the record twice."""
+    return addon.share_preview(viewer, record_id, not addon.is_shared(viewer, record_id))

@@ -75,7 +75,9 @@ def test_two_reps_and_the_ceo(browser: Browser, page: Page, mail_live_server, se
     expect(page.get_by_role("status").first).to_contain_text("Mail Add-on settings saved.")
     page.goto(setting["lead_url"])
     share = page.get_by_label("Share Email")
+    page.get_by_role("link", name="What would ticking change?").click()  # asked, not computed with the page
     expect(page.locator(".share-email")).to_contain_text("Ticking it: 2 emails on 1 record become visible to others.")
+    share = page.get_by_label("Share Email")
     share.check()
     expect(page.locator("#emails")).to_contain_text("Everyone: shared through this record")
     priya.reload()

@@ -1,14 +1,34 @@
 """The schema comes only from migrations/, and they match the models, on each database."""
+import warnings
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Index, text
 
 from models import db
 
 
+def _expression_indexes() -> dict[str, Index]:
+    return {index.name: index for table in db.metadata.tables.values() for index in table.indexes
+            if any(not hasattr(expression, "name") for expression in index.expressions)}
+
+
 def test_migrations_match_the_models(app):
-    with db.engine.connect() as connection:
+    with db.engine.connect() as connection, warnings.catch_warnings():
+        # SQLAlchemy cannot reflect an index on expressions (lower(last_name)) from SQLite: it
+        # warns and leaves it out. Those are checked by name and definition below instead.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, db.metadata)
+        unseen = _expression_indexes() if connection.dialect.name == "sqlite" else {}
+        diff = [d for d in diff if not (d[0] == "add_index" and d[1].name in unseen)]
+        for name, index in unseen.items():
+            sql = connection.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"),
+                                     {"n": name}).scalar()
+            assert sql is not None, name
+            assert sql.replace('"', "").lower().endswith(
+                f"on {index.table.name} ({', '.join(str(e) for e in index.expressions)})".lower()), sql
     assert diff == []
 
 

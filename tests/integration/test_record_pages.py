@@ -83,8 +83,35 @@ def test_a_record_page_never_writes(seller, mode):
     addon.save(user, choice)
     response, statements = statements_during(lambda: client.get(f"/leads/{lead.id}"))
     assert response.status_code == 200 and writes(statements) == []
-    if mode is SharingMode.CUSTOM:  # the Share Email box still says what ticking it does
-        assert "Ticking it: 1 email on 1 record becomes visible to others." in response.get_data(as_text=True)
+    if mode is SharingMode.CUSTOM:  # the Share Email box says what ticking it does when asked, writing nothing
+        page = response.get_data(as_text=True)
+        assert "What would ticking change?" in page and "becomes visible to others" not in page
+        for headers in ({}, {"HX-Request": "true"}):
+            asked, statements = statements_during(lambda: client.get(f"/leads/{lead.id}/share/effect", headers=headers))
+            assert asked.status_code == 200 and writes(statements) == []
+            assert "Ticking it: 1 email on 1 record becomes visible to others." in asked.get_data(as_text=True)
+
+
+def test_the_share_email_preview_is_computed_only_when_asked(seller):
+    """Showing the record page or its related list never counts what ticking would do (issue 14)."""
+    user, client, lead = seller
+    make_email(user, subject="Quote", record_ids=(lead.id,))
+    choice = addon.current_choice(user)
+    choice.mode = SharingMode.CUSTOM
+    addon.save(user, choice)
+    asked = []
+    real = addon.share_preview
+    addon.share_preview = lambda *args: asked.append(args) or real(*args)
+    try:
+        for path in (f"/leads/{lead.id}", f"/leads/{lead.id}/emails"):
+            assert client.get(path).status_code == 200
+            assert client.get(path, headers={"HX-Request": "true"}).status_code == 200
+        assert asked == []
+        fragment = client.get(f"/leads/{lead.id}/share/effect", headers={"HX-Request": "true"}).get_data(as_text=True)
+    finally:
+        addon.share_preview = real
+    assert len(asked) == 1
+    assert fragment.startswith('<span id="share-effect"') and "Ticking it: 1 email on 1 record" in fragment
 
 
 def test_reading_the_organisations_settings_never_writes(admin, client):

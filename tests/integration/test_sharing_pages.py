@@ -71,7 +71,9 @@ def test_share_email_checkbox_shares_and_unshares_in_place(team):
     lead = team["lead"]
     set_mode(daniel, SharingMode.CUSTOM)
     page = page_of(client, lead)
-    assert 'name="share_email"' in page and "Ticking it: 1 email on 1 record becomes visible to others." in page
+    assert 'name="share_email"' in page and "What would ticking change?" in page
+    asked = client.get(f"/leads/{lead.id}/share/effect", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Ticking it: 1 email on 1 record becomes visible to others." in asked
     response = client.post(f"/leads/{lead.id}/share", data={"share_email": "on"}, headers={"HX-Request": "true"})
     fragment = response.get_data(as_text=True)
     assert response.headers["HX-Trigger"] == "emailShareChanged"
