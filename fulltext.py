@@ -62,7 +62,7 @@ class Search:
         found = words(q)
         plain = _plain(q)
         typing = bool(plain) and _WORD.match(plain[-1]) is not None and len(found) <= SEARCH_WORDS_MAX
-        return cls(tuple(dict.fromkeys(found[:SEARCH_WORDS_MAX])), typing)
+        return cls(tuple(found[:SEARCH_WORDS_MAX]), typing)
 
     def terms(self) -> list[tuple[str, bool]]:
         """(word, is a prefix) for each word needed."""
