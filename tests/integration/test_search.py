@@ -233,3 +233,34 @@ def test_a_renamed_record_is_found_by_its_new_name(app):
     assert [r.id for r in search_records(RecordKind.LEAD, "hartley north").items] == [record.id]
     assert search_records(RecordKind.LEAD, "bennett").items == []
     _assert_index_in_step()
+
+
+def test_the_migration_indexes_the_mail_and_records_already_stored(app):
+    """Rows from before full-text search get their words, and both databases find them."""
+    from alembic.script import ScriptDirectory
+    from flask_migrate import downgrade, upgrade
+
+    script = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config(
+        app.extensions["migrate"].directory))
+    db.session.commit()
+    downgrade(revision=script.get_revision("hfts1_full_text_search").down_revision)
+    now = "2025-03-03 09:30:00"
+    for statement in [
+        "INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES "
+        f"(1, 'rita@northwind.example', 'Rita', 'x', 'standard', true, '{now}')",
+        "INSERT INTO records (id, kind, first_name, last_name, company, email, phone, owner_id, created_at, updated_at) "
+        f"VALUES (1, 'lead', 'Zoë', 'Müller', 'Brightwater', 'zoe@brightwater.example', '', 1, '{now}', '{now}')",
+        "INSERT INTO emails (id, owner_id, direction, send_state, send_error, folder, label, message_id, in_reply_to, "
+        "\"references\", subject, from_name, from_address, to_text, cc_text, bcc_text, reply_to_text, date, received_at,"
+        " snippet, text_body, size, has_attachments, recipient_count, is_read, parse_notes, created_at) VALUES "
+        + ", ".join(f"({i}, 1, 'received', 'none', '', 'Inbox', '', 'm{i}', '', '', '{subject}', 'Zoë Müller', "
+                    f"'zoe@brightwater.example', '', '', '', '', '{now}', '{now}', '', '{body}', 0, false, 0, false, "
+                    f"'', '{now}')" for i, subject, body in ((1, 'Invoice', 'Café order'), (2, 'Lunch', 'Noodles'))),
+    ]:
+        db.session.execute(text(statement))
+    db.session.commit()
+    upgrade()
+    assert found_ids("inv") == {1} and found_ids("cafe") == {1} and found_ids("muller zoe") == {1, 2}
+    assert search_records(RecordKind.LEAD, "bright mul").items == []  # only the last word is a prefix
+    assert [r.id for r in search_records(RecordKind.LEAD, "muller bright").items] == [1]
+    _assert_index_in_step()
