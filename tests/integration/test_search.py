@@ -16,7 +16,8 @@ from sqlalchemy import delete, select, text
 from crm import users
 from crm.records import save as save_record, search as search_records
 from mail.reading.mailbox import MailView, view_conditions
-from models import Contact, Email, Lead, RecordKind, User, db
+from models import Contact, Email, Lead, Record, RecordKind, User, db
+from queries import full_text_match
 from tests.conftest import PASSWORD
 from tests.integration.test_email_tab import HTMX, subjects
 from tests.mail_factory import CORPUS, make_email, store_eml
@@ -190,12 +191,15 @@ def _assert_index_in_step() -> None:
             db.session.execute(text(f"INSERT INTO {table}_fts({table}_fts, rank) VALUES ('integrity-check', 1)"))
         db.session.commit()
     else:
-        db.session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(db.session.scalars(text(
-            "EXPLAIN SELECT id FROM emails WHERE array_to_tsvector(string_to_array(search_text, ' ')) "
-            "@@ 'zebra:*'::tsquery")))
-        db.session.rollback()
-        assert "ix_emails_search" in plan
+        # The very conditions the searches run, planned on tables too small to need an index.
+        for model, table in ((Email, "emails"), (Record, "records")):
+            statement = select(model.id).where(full_text_match("zeb", table, model.id, model.search_text))
+            compiled = statement.compile(db.engine)
+            connection = db.session.connection()
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+            db.session.rollback()
+            assert f"ix_{table}_search" in plan
 
 
 def add(cls, owner, last, **fields):
