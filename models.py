@@ -13,9 +13,11 @@ import idna
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
-                        TypeDecorator, UniqueConstraint, event, func, text)
+                        TypeDecorator, UniqueConstraint, event, func, inspect, text)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from fulltext import index_text
 
 # Named constraints, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING = {
@@ -302,8 +304,13 @@ class Record(db.Model):
     # Leads only: the Contact this lead was converted into.
     converted_contact_id: Mapped[Optional[int]] = mapped_column(ForeignKey("records.id", ondelete="SET NULL"), default=None)
     converted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, default=None)
+    # The words of SEARCHED (fulltext.index_text), kept by _search_text_default and _keep_search_text;
+    # indexed by records_fts (SQLite FTS5) or ix_records_search (PostgreSQL GIN), see the migration hfts1.
+    search_text: Mapped[str] = mapped_column(Text, server_default="", deferred=True,
+                                             default=lambda context: _search_text_default(Record, context))
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    SEARCHED = ("first_name", "last_name", "company", "email")
 
     __mapper_args__ = {"polymorphic_on": "kind"}
 
@@ -625,9 +632,14 @@ class Email(db.Model):
     # SQLite adding one means rebuilding this table, whose drop would cascade to every child row;
     # conversations are never deleted (a merge only repoints the emails).
     conversation_id: Mapped[Optional[int]] = mapped_column(Integer, default=None)
+    # The words of SEARCHED (fulltext.index_text), kept by _search_text_default and _keep_search_text;
+    # indexed by emails_fts (SQLite FTS5) or ix_emails_search (PostgreSQL GIN), see the migration hfts1.
+    search_text: Mapped[str] = mapped_column(Text, server_default="", deferred=True,
+                                             default=lambda context: _search_text_default(Email, context))
 
     owner: Mapped[User] = relationship()
     raw: Mapped[Optional[RawMessage]] = relationship()
+    SEARCHED = ("subject", "from_name", "from_address", "to_text", "cc_text", "text_body")
 
 
 class EmailParticipant(db.Model):
@@ -730,3 +742,20 @@ class FetchedMessage(db.Model):
     reason: Mapped[str] = mapped_column(String(255), default="")
     email_id: Mapped[Optional[int]] = mapped_column(ForeignKey("emails.id", ondelete="SET NULL"), default=None)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _search_text_default(model, context) -> str:
+    # Every insert, ORM or bulk (queries.insert_many, executemany), computes the row's words here.
+    row = context.get_current_parameters()
+    return index_text(*(row.get(name) for name in model.SEARCHED))
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_search_text(session, flush_context, instances) -> None:
+    # An ORM edit of a searched field (a draft saved again, a record renamed) writes the words
+    # again. Core UPDATEs of these fields would bypass this: there are none (folder and label only).
+    for obj in session.dirty:
+        if isinstance(obj, (Email, Record)):
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in obj.SEARCHED):
+                obj.search_text = index_text(*(getattr(obj, name) for name in obj.SEARCHED))

@@ -1,13 +1,16 @@
 """Generic query helpers that belong to no domain: one page of a query's results, LIKE patterns
-that match what the user typed literally, bulk inserts, and IN lists in chunks."""
+that match what the user typed literally, full-text search conditions, bulk inserts, and IN
+lists in chunks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import ColumnElement, Select, bindparam, column, false, func, insert, literal_column, select, table
+from sqlalchemy.dialects.postgresql import TSQUERY
 
+from fulltext import Search
 from models import db
 
 IN_CHUNK = 500  # ids per IN (...) list: far below every database's limit on bound parameters
@@ -39,6 +42,22 @@ def contains_pattern(text: str) -> str:
     """A LIKE pattern (escape character backslash) for `text` anywhere: % and _ match themselves."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def full_text_match(q: str, table_name: str, id_column, words_column) -> ColumnElement[bool]:
+    """A condition: the row (`id_column`, its `words_column` = search_text) of `table_name` holds
+    every word of the search `q` (fulltext.Search). A search without a single word matches nothing.
+
+    PostgreSQL through the GIN index ix_<table>_search (this very expression), SQLite through the
+    FTS5 table <table>_fts (migration hfts1)."""
+    search = Search.parse(q)
+    if not search.words:
+        return false()
+    if db.session.get_bind().dialect.name == "postgresql":
+        vector = func.array_to_tsvector(func.string_to_array(words_column, literal_column("' '")))
+        return vector.op("@@")(bindparam(None, search.tsquery(), type_=TSQUERY))
+    fts = table(f"{table_name}_fts", column("rowid"))  # MATCH on the table's name: all its columns
+    return id_column.in_(select(fts.c.rowid).where(literal_column(fts.name).op("MATCH")(search.fts5())))
 
 
 def insert_many(model, rows: list[dict]) -> list[int]:

@@ -18,7 +18,10 @@ The viewer (VIEWER_ID) is a Custom user with 1/50 of the mail.
 The schema comes from the migrations (the caller runs them). The small tables go in through
 SQLAlchemy; the big ones through the driver: COPY on PostgreSQL (with the foreign-key triggers
 off for the load: the rows are valid by construction, and checked afterwards), executemany on
-SQLite with loading pragmas (journal off, then WAL again as the app wants it).
+SQLite with loading pragmas (journal off, then WAL again as the app wants it). Each row carries
+its search words (fulltext.index_text, as the models compute them); the full-text indexes are
+built once after the load instead of row by row (FTS5 'rebuild', CREATE INDEX), from their own
+definitions in the database (migration hfts1).
 """
 from __future__ import annotations
 
@@ -28,10 +31,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import delete, insert
+from sqlalchemy import insert
 from werkzeug.security import generate_password_hash
 
-from models import AddonSettings, ExcludedDomain, MailAccount, OrgSettings, User, db
+from fulltext import index_text
+from models import AddonSettings, Email, ExcludedDomain, MailAccount, OrgSettings, Record, User, db
 
 USERS = 50
 VIEWER_ID = 1
@@ -138,8 +142,8 @@ def _small_tables(plan: dict) -> None:
     db.session.execute(insert(User), [dict(id=u, email=_user_address(u), name=f"User {u}", password_hash=password,
                                            role="admin" if u == USERS else "standard", active=True, created_at=now)
                                       for u in range(1, USERS + 1)])
-    db.session.execute(delete(OrgSettings))  # the migrations seed the row (hsh3); ours replaces it
-    db.session.execute(insert(OrgSettings), [dict(id=1, mail_addon_enabled=True, timezone="UTC")])
+    # The migrations seed the organisation's row (hsh3): set it, whether there or not.
+    db.session.merge(OrgSettings(id=1, mail_addon_enabled=True, timezone="UTC"))
     settings, excluded = [], []
     for u in range(1, USERS + 1):
         mode = mode_of(u)
@@ -161,7 +165,7 @@ def _shared_candidates(u: int, plan: dict) -> list[int]:
 
 
 RECORD_COLUMNS = ("id", "kind", "first_name", "last_name", "company", "email", "phone", "owner_id", "created_at",
-                  "updated_at", "converted_contact_id", "converted_at")
+                  "updated_at", "converted_contact_id", "converted_at", "search_text")
 
 
 def _records(plan: dict, date):
@@ -169,15 +173,19 @@ def _records(plan: dict, date):
     for i in range(1, plan["records"] + 1):
         lead = i % 2 == 1
         converted = lead and i % 20 == 9 and i + 1 <= plan["records"]  # 1 Lead in 10: converted into i + 1
-        yield (i, "lead" if lead else "contact", FIRST[i % len(FIRST)], SURNAMES[i % len(SURNAMES)],
-               f"{_company(i)} Ltd", _record_address(i), f"+44 20 7946 {i % 10000:04d}", i % USERS + 1, when, when,
-               i + 1 if converted else None, when if converted else None)
+        row = dict(first_name=FIRST[i % len(FIRST)], last_name=SURNAMES[i % len(SURNAMES)], company=f"{_company(i)} Ltd",
+                   email=_record_address(i))
+        yield (i, "lead" if lead else "contact", *row.values(), f"+44 20 7946 {i % 10000:04d}", i % USERS + 1,
+               when, when, i + 1 if converted else None, when if converted else None,
+               index_text(*(row[name] for name in Record.SEARCHED)))  # as models.Record's default computes it
 
 
 EMAIL_COLUMNS = ("id", "owner_id", "account_id", "direction", "send_state", "send_error", "folder", "label",
                  "message_id", "in_reply_to", "references", "subject", "from_name", "from_address", "to_text",
                  "cc_text", "bcc_text", "reply_to_text", "date", "received_at", "snippet", "text_body", "html_body",
-                 "size", "has_attachments", "recipient_count", "is_read", "parse_notes", "raw_id", "created_at")
+                 "size", "has_attachments", "recipient_count", "is_read", "parse_notes", "raw_id", "created_at",
+                 "search_text")
+SEARCHED_AT = [EMAIL_COLUMNS.index(name) for name in Email.SEARCHED]
 
 
 def _email_chunk(plan: dict, start: int, stop: int, loader) -> tuple[list, list, list, list]:
@@ -216,11 +224,12 @@ def _email_chunk(plan: dict, start: int, stop: int, loader) -> tuple[list, list,
         content = (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{n}@bench.example>\r\n"
                    f"\r\n{body}\r\n").encode()
         raw.append((email_id, len(content), hashlib.sha256(content).hexdigest(), content))
-        rows.append((email_id, owner, owner, "sent" if sent else "received",
-                     ("draft" if draft else "sent") if sent else "none", "", folder, label, f"<{n}@bench.example>",
-                     "", "", subject, f"User {owner}" if sent else SURNAMES[n % len(SURNAMES)], sender, to, cc or "", "", "", when,
-                     when, body[:120], body, None, len(content), False, 1 + bool(cc) if sent else 0,
-                     sent or (k * 7) % 10 < 7, "", email_id, when))
+        row = (email_id, owner, owner, "sent" if sent else "received",
+               ("draft" if draft else "sent") if sent else "none", "", folder, label, f"<{n}@bench.example>",
+               "", "", subject, f"User {owner}" if sent else SURNAMES[n % len(SURNAMES)], sender, to, cc or "", "", "", when,
+               when, body[:120], body, None, len(content), False, 1 + bool(cc) if sent else 0,
+               sent or (k * 7) % 10 < 7, "", email_id, when)
+        rows.append(row + (index_text(*(row[i] for i in SEARCHED_AT)),))  # as models.Email's default computes it
         for role, address in (("from", sender), ("to", to), ("cc", cc)):
             if address:
                 participant_id += 1
@@ -245,6 +254,11 @@ class _SqliteLoader:
                        "foreign_keys=OFF"):
             self.connection.execute(f"PRAGMA {pragma}")
         self.connection.execute("BEGIN")
+        # The FTS5 tables are filled in one go at the end: their insert triggers wait till then.
+        self.fts_triggers = self.connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%fts_insert'").fetchall()
+        for name, _ in self.fts_triggers:
+            self.connection.execute(f"DROP TRIGGER {name}")
         return self
 
     def load(self, table: str, columns: tuple, rows) -> None:
@@ -254,6 +268,10 @@ class _SqliteLoader:
         self.counts[table] = self.counts.get(table, 0) + cursor.rowcount
 
     def finish(self) -> None:
+        for name, sql in self.fts_triggers:
+            fts = name.removesuffix("_insert")
+            self.connection.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+            self.connection.execute(sql)
         self.connection.execute("COMMIT")
         problems = self.connection.execute("PRAGMA foreign_key_check").fetchmany(5)
         if problems:
@@ -277,6 +295,11 @@ class _PostgresLoader:
         import psycopg
         self.connection = psycopg.connect(self.conninfo)
         self.connection.execute("SET session_replication_role = replica")  # no FK triggers while loading
+        # The GIN indexes of the search words are built once after the load (far faster than row by row).
+        self.search_indexes = self.connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'ix_%_search'").fetchall()
+        for name, _ in self.search_indexes:
+            self.connection.execute(f"DROP INDEX {name}")
         return self
 
     def load(self, table: str, columns: tuple, rows) -> None:
@@ -291,6 +314,9 @@ class _PostgresLoader:
     def finish(self) -> None:
         connection = self.connection
         connection.execute("SET session_replication_role = DEFAULT")
+        connection.execute("SET maintenance_work_mem = '256MB'")
+        for _, definition in self.search_indexes:
+            connection.execute(definition)
         for table in ("users", "org_settings", "records", "record_addresses", "raw_messages", "emails", "email_participants",
                       "mail_accounts"):
             connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -1,14 +1,14 @@
 """Leads and Contacts: search, save, delete, convert."""
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from collections.abc import Collection
 from dataclasses import dataclass, field as dataclass_field
 
 from models import Contact, Lead, Record, RecordAddress, RecordKind, User, db, normalise_address, utcnow
-from queries import Page, contains_pattern, paginate
+from queries import Page, full_text_match, paginate
 
 PAGE_SIZE = 20
 KIND_CLASSES = {RecordKind.LEAD: Lead, RecordKind.CONTACT: Contact}
@@ -41,7 +41,7 @@ def parse_sort(value: str | None) -> tuple[str, bool]:
 
 def search(kind: RecordKind, q: str = "", page: int = 1, sort: str = DEFAULT_SORT, descending: bool = False,
            owner_id: int | None = None) -> Page:
-    """Records of one kind whose name, email or company contains `q` (and owned by `owner_id`,
+    """Records of one kind whose name, email or company hold the words of `q` (and owned by `owner_id`,
     when given: My Leads, My Contacts), sorted by a column of SORTS, one page."""
     query = (select(Record).join(User, User.id == Record.owner_id).where(Record.kind == kind)
              .options(joinedload(Record.owner)))  # one query a page
@@ -49,18 +49,9 @@ def search(kind: RecordKind, q: str = "", page: int = 1, sort: str = DEFAULT_SOR
         query = query.where(Record.converted_contact_id.is_(None))
     if owner_id is not None:
         query = query.where(Record.owner_id == owner_id)
-    q = q.strip().lower()
-    if q:
-        like = contains_pattern(q)
-        full_name = func.lower(Record.first_name + " " + Record.last_name)
-        query = query.where(
-            or_(
-                full_name.like(like, escape="\\"),
-                func.lower(Record.last_name).like(like, escape="\\"),
-                Record.email.like(like, escape="\\"),
-                func.lower(Record.company).like(like, escape="\\"),
-            )
-        )
+    if q.strip():
+        # Its words in the first or last name, company or email (models.Record.SEARCHED).
+        query = query.where(full_text_match(q.strip(), "records", Record.id, Record.search_text))
     columns = [func.lower(c) for c in SORTS.get(sort, SORTS[DEFAULT_SORT])]
     order = [c.desc() for c in columns] if descending else columns
     return paginate(query.order_by(*order, Record.id.desc() if descending else Record.id), page, PAGE_SIZE)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Boolean, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
-from queries import Page, contains_pattern, paginate
+from queries import Page, full_text_match, paginate
 from mail.reading.sharing import own_emails
 from models import Attachment, DRAFTS, Email, EmailLink, INBOX, SENT, SendState, User, db, writing
 
@@ -94,9 +94,8 @@ def view_conditions(email, view: MailView) -> list:
         link = aliased(EmailLink)
         conditions.append(exists().where(link.email_id == email.id))
     if view.q:
-        like = contains_pattern(view.q.lower())
-        conditions.append(or_(*(func.lower(column).like(like, escape="\\") for column in (
-            email.subject, email.from_name, email.from_address, email.to_text, email.cc_text, email.text_body))))
+        # Its words in the subject, names, addresses or text body (models.Email.SEARCHED).
+        conditions.append(full_text_match(view.q, "emails", email.id, email.search_text))
     return conditions
 
 
