@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mail.inbound import leases
-from models import Email, MailAccount, db, utcnow
+from models import Email, MailAccount, db, reads_only, utcnow
 from tests.integration.sync_support import add_account, count, fresh, ledger, message, owner, raw_contents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +92,20 @@ def _finish(child: subprocess.Popen) -> str:
     return output
 
 
+def _stored_so_far(account_id: int) -> int:
+    """The account's emails committed so far, read as a page reads them: on SQLite a deferred
+    transaction that never queues for the write lock. (Watching with BEGIN IMMEDIATE, the watcher
+    could lose the lock to the fetch's next batch again and again under load, and first look
+    only after the whole poll, too late to kill it mid-poll.)"""
+    reads_only(True)
+    try:
+        fresh()
+        return count(Email, Email.account_id == account_id)
+    finally:
+        fresh()
+        reads_only(False)
+
+
 def test_a_killed_cli_fetch_is_taken_over_at_once_and_loses_doubles_and_deletes_nothing_unstored(
         mail_app, dovecot):
     account, login = add_account(mail_app, dovecot, owner(), leave=False)
@@ -103,9 +117,8 @@ def test_a_killed_cli_fetch_is_taken_over_at_once_and_loses_doubles_and_deletes_
     fresh()
     child = _cli(mail_app, "--all", "--lease", str(lease_s), "--heartbeat", "0.5")
     try:
-        while count(Email, Email.account_id == account_id) < 60:  # mid-poll: a batch or more committed
+        while _stored_so_far(account_id) < 60:  # mid-poll: a batch or more committed
             assert child.poll() is None, child.stdout.read()
-            fresh()
             time.sleep(0.01)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(CLI_TIMEOUT_S)

@@ -90,6 +90,9 @@ def test_a_record_page_never_writes(seller, mode):
             asked, statements = statements_during(lambda: client.get(f"/leads/{lead.id}/share/effect", headers=headers))
             assert asked.status_code == 200 and writes(statements) == []
             assert "Ticking it: 1 email on 1 record becomes visible to others." in asked.get_data(as_text=True)
+    else:  # Share Email is Custom sharing's: asked in another mode, the answer says so
+        asked = client.get(f"/leads/{lead.id}/share/effect")
+        assert asked.status_code == 409 and "Share Email is for Custom sharing" in asked.get_data(as_text=True)
 
 
 def test_the_share_email_preview_is_computed_only_when_asked(seller):
