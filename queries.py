@@ -1,6 +1,5 @@
-"""Generic query helpers that belong to no domain: one page of a query's results, LIKE patterns
-that match what the user typed literally, full-text search conditions, bulk inserts, and IN
-lists in chunks."""
+"""Generic query helpers that belong to no domain: one page of a query's results, full-text search
+conditions, bulk inserts, and IN lists in chunks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,12 +35,6 @@ def paginate(query: Select, page: int, size: int) -> Page:
     page = max(1, page)
     rows = db.session.scalars(query.limit(size + 1).offset((page - 1) * size)).all()
     return Page(list(rows[:size]), page, len(rows) > size)
-
-
-def contains_pattern(text: str) -> str:
-    """A LIKE pattern (escape character backslash) for `text` anywhere: % and _ match themselves."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def full_text_match(q: str, table_name: str, id_column, words_column) -> ColumnElement[bool]:

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Boolean, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Boolean, bindparam, exists, select, text, update
 from sqlalchemy.orm import aliased
 
-from queries import Page, full_text_match, paginate
-from mail.reading.sharing import own_emails
+from queries import full_text_match
 from models import Attachment, DRAFTS, Email, EmailLink, INBOX, SENT, SendState, User, db, writing
 
-PAGE_SIZE = 25
 UNREAD_SHOWN_MAX = 100  # a folder's unread messages counted up to this many: "99+" beyond, a bounded cost
 # The side list from the (owner_id, folder, send_state, is_read) and (owner_id, label, date)
 # indexes: each folder and label the user has, found by skipping from one to the next (a loose
@@ -97,13 +95,6 @@ def view_conditions(email, view: MailView) -> list:
         # Its words in the subject, names, addresses or text body (models.Email.SEARCHED).
         conditions.append(full_text_match(view.q, "emails", email.id, email.search_text))
     return conditions
-
-
-def own_mail_page(viewer: User, view: MailView, page: int = 1) -> Page:
-    """One page of the viewer's own mail in this view, message by message, newest first: own
-    mail selected as own (mail.reading.sharing.own_emails), the rule never asked of it."""
-    query = own_emails(viewer).where(*view_conditions(Email, view))
-    return paginate(query.order_by(Email.date.desc(), Email.id.desc()), page, PAGE_SIZE)
 
 
 def side_lists(viewer: User) -> dict:

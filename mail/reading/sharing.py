@@ -153,13 +153,16 @@ def _owners_sharing_some_of(record_id):
 
 
 def visible_on_record(viewer: User, link, email=Email, record_id: int | None = None) -> ColumnElement:
-    """The rule for the viewer about `email` reached through `link` (an EmailLink row or alias;
-    to `record_id` when given, which lets the owners be decided once a query: the related list.
-    Without it, for many records at once, PostgreSQL misplanned it as a hash join over every email,
-    1.1 s at 1M: conversations.record_mail asks visible_condition): decided owner by owner from the owner copied onto the link, so that
-    the mail of owners who share none of it costs one look at the link, and the mail of owners who
-    share all of it no rule at all; only the owners who share some of it ask the rule per email.
-    The same answers as visible_condition (the truth tables ask both)."""
+    """The rule for the viewer about `email` reached through `link` (an EmailLink row or alias),
+    decided owner by owner from the owner copied onto the link: the mail of owners who share none
+    of it costs one look at the link, the mail of owners who share all of it no rule at all, and
+    only the owners who share some of it ask the rule email by email. The same answers as
+    visible_condition (the truth tables ask both).
+
+    With `record_id` (the related list: one record) the owners are decided once a query. Over
+    many records at once PostgreSQL planned this form as a hash join over every email (1.1 s at
+    1M), so conversations.record_mail asks visible_condition instead.
+    """
     if not viewer.active:
         return false()
     record_id = link.record_id if record_id is None else record_id
