@@ -39,7 +39,7 @@ REP_PAGES = [
     ("rep-email", "/email/"),
     ("rep-email-conversation", "/email/"),
     ("rep-email-conversation-narrow", "/email/"),
-    ("rep-email-read", "/email/1"),
+    ("rep-email-read", "/email/{rep_email_id}"),  # one of the rep's own: another's is a 404
     ("rep-mail-addon", "/settings/mail/addon/"),
     ("rep-mail-accounts", "/settings/mail/accounts"),
     ("rep-add-pop3-account", "/settings/mail/accounts/new"),
@@ -55,7 +55,7 @@ def sign_in(page, email: str) -> None:
     page.click("main button[type=submit]")
 
 
-def shoot(page, base: str, outdir: str) -> None:
+def shoot(page, base: str, outdir: str, ids: dict) -> None:
     page.goto(base + "/signin")
     page.screenshot(path=f"{outdir}/signin.png")
     sign_in(page, DEMO_USERS[0][0])
@@ -69,7 +69,7 @@ def shoot(page, base: str, outdir: str) -> None:
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, DEMO_USERS[1][0])
     for name, path in REP_PAGES:
-        page.goto(base + path)
+        page.goto(base + path.format(**ids))
         if name == "rep-lead-emails":  # a conversation read at its row
             page.locator("a.conversation-toggle").first.click()
             page.wait_for_selector("[data-reader]")
@@ -90,6 +90,10 @@ def main(outdir: str) -> None:
     with app.app_context():
         upgrade()
         load_demo()
+        from crm.users import find_user
+        from models import Email, db
+        rep = find_user(DEMO_USERS[1][0])
+        ids = {"rep_email_id": db.session.scalar(db.select(Email.id).where(Email.owner_id == rep.id).order_by(Email.id))}
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -97,7 +101,7 @@ def main(outdir: str) -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for folder, viewport in SIZES.items():
             os.makedirs(os.path.join(outdir, folder), exist_ok=True)
-            shoot(browser.new_page(viewport=viewport), base, os.path.join(outdir, folder))
+            shoot(browser.new_page(viewport=viewport), base, os.path.join(outdir, folder), ids)
         browser.close()
     server.shutdown()
     print(f"Screenshots in {outdir}")
