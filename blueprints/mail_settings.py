@@ -95,6 +95,7 @@ def account_new():
     account, report = accounts.create(mail_context(), current_user, _input(form))
     if account is None:
         return account_form(form, report, status=422)
+    worker.wake()  # its first poll was asked for with it
     flash(f"Created the account {account.name}." + (f" {report.warning}" if report.warning else ""), "success")
     return redirect_to(url_for("mail_settings.account_list"))
 
@@ -138,6 +139,7 @@ def account_hosted():
     if account is None:
         hosted_form.password.errors.append(str(report.error))
         return account_form(form, status=422, hosted_form=hosted_form, with_provider=False)
+    worker.wake()
     flash(f"Created the account {account.name}.", "success")
     return redirect_to(url_for("mail_settings.account_list"))
 

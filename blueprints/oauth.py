@@ -15,7 +15,7 @@ from blueprints.mail_glue import get_account_or_404, get_identity_or_404, mail_c
 from blueprints.web import is_htmx, mail_addon_required, redirect_to
 from mail import oauth, signin
 from mail.errors import MailError
-from mail.inbound import accounts
+from mail.inbound import accounts, worker
 from mail.inbound.accounts import AccountInput
 from mail.outbound import identities
 from mail.outbound.identities import IdentityInput
@@ -135,6 +135,7 @@ def _new_account(pending: dict, row, tokens: oauth.Tokens):
     account, report = accounts.create_signed_in(mail_context(), current_user, data, row.id, tokens)
     if account is None:
         return _failed(pending, "", report)
+    worker.wake()  # its first poll was asked for with it
     flash(f"Created the account {data.name}. Signed in as {data.username} with {row.name}: {report.summary}.",
           "success")
     return redirect_to(url_for("mail_settings.account_list"))
@@ -153,6 +154,7 @@ def _account_again(pending: dict, row, tokens: oauth.Tokens):
     done = (f"Signed in again: {account.name} is fetched again from now on. Mail fetched before stays, "
             "and none comes twice.")  # said before the test: its commit expires the account
     report = accounts.sign_in_again(mail_context(), account, row.id, tokens)
+    worker.wake()
     return _signed_in_again(pending, report, done, "mail_settings.account_list")
 
 

@@ -60,7 +60,9 @@ def duplicate_exists(user: User, host: str, username: str) -> bool:
 def create(ctx: MailContext, user: User, data: AccountInput) -> tuple[MailAccount | None, TestReport]:
     """Test the settings, then save the account if the sign-in worked (Create Account).
 
-    The user's first account becomes their default. The test runs outside any transaction.
+    The user's first account becomes their default. The test runs outside any transaction. The
+    first poll is asked for in the same commit (as Fetch now would), so the account list shows it
+    from its start, and no poller can slip a poll in between and leave a second one to follow.
     """
     report = test(ctx, data)
     if not report.ok:
@@ -71,7 +73,7 @@ def create(ctx: MailContext, user: User, data: AccountInput) -> tuple[MailAccoun
         port=data.port, security=Security(data.security), username=data.username,
         password_encrypted=ctx.box.encrypt(data.password), leave_on_server=data.leave_on_server,
         is_default=first, state=AccountState.READY, uidl_supported=report.uidl_supported is not False,
-        last_checked_at=utcnow(), last_error="",
+        last_checked_at=utcnow(), last_error="", poll_requested=True,
     )
     db.session.add(account)
     db.session.commit()
@@ -112,7 +114,8 @@ def create_signed_in(ctx: MailContext, user: User, data: AccountInput, provider_
         user_id=user.id, name=data.name, email=data.email.strip().lower(), host=data.host.strip().lower(),
         port=data.port, security=Security(data.security), username=data.username, password_encrypted="",
         leave_on_server=data.leave_on_server, is_default=first, state=AccountState.READY,
-        uidl_supported=report.uidl_supported is not False, last_checked_at=utcnow(), last_error="")
+        uidl_supported=report.uidl_supported is not False, last_checked_at=utcnow(), last_error="",
+        poll_requested=True)
     signin.store_tokens(ctx, account, provider_id, tokens)
     db.session.add(account)
     db.session.commit()
@@ -132,7 +135,8 @@ def sign_in_again(ctx: MailContext, account: MailAccount, provider_id: int, toke
         account = db.session.get(MailAccount, account_id)
         signin.store_tokens(ctx, account, provider_id, tokens)
         account.state, account.last_error, account.last_checked_at = AccountState.READY, "", utcnow()
-        account.next_poll_at, account.backoff_s = None, 0  # due at once
+        account.next_poll_at, account.backoff_s = None, 0
+        account.poll_requested = True  # polled at once, and its list shows that poll as it runs
         db.session.commit()
     return report
 

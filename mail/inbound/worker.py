@@ -32,6 +32,11 @@ def request_fetch_now(account_id: int) -> None:
     db.session.execute(update(MailAccount).where(MailAccount.id == account_id).values(poll_requested=True),
                        execution_options={"synchronize_session": False})
     db.session.commit()
+    wake()
+
+
+def wake() -> None:
+    """Have this process's poller look for due accounts now rather than at its next tick."""
     _wakeup.set()
 
 

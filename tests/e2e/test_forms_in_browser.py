@@ -50,6 +50,31 @@ def test_exclude_domains_survive_switching_modes_and_only_save_stores(tab, demo_
     expect(tab.get_by_label("Exclude Domains")).to_have_value(DANIEL_EXCLUDED)
 
 
+def test_save_while_the_form_is_still_refreshing_is_not_lost(tab, demo_server):
+    """Choosing a mode refreshes the form; a Save pressed before that refresh is back still saves.
+    (htmx queued the Save behind the refresh, whose swap then dropped it: nothing was saved.)"""
+    held = []
+    tab.route("**/settings/mail/addon/preview", lambda route: held.append(route))  # waits until let go
+    sign_in(tab, demo_server.url, ADMIN)  # Margaret: Private
+    tab.goto(demo_server.url + "/settings/mail/addon/")
+    tab.get_by_label("Custom - Record-level Sharing").check()
+    tab.wait_for_function("() => document.querySelector('#addon-form .htmx-request')")  # on its way
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_role("status").first).to_contain_text("Mail Add-on settings saved.")
+    for route in held:  # too late now: its request was given up for the Save
+        try:
+            route.continue_()
+        except Exception:  # noqa: BLE001 (Playwright refuses a route whose request was aborted)
+            pass
+    tab.unroute_all()
+    tab.reload()
+    expect(tab.get_by_label("Custom - Record-level Sharing")).to_be_checked()
+    tab.get_by_label("Private - Only me").check()  # as it was, for the module's other tests
+    expect(tab.locator("#mode-explanation")).to_contain_text("Private - Do not share")
+    tab.get_by_role("button", name="Save").click()
+    expect(tab.get_by_role("status").first).to_contain_text("Mail Add-on settings saved.")
+
+
 def test_ticking_consolidate_reveals_folder_or_label_at_once(tab, demo_server):
     sign_in(tab, demo_server.url, REP2)
     tab.goto(demo_server.url + "/settings/mail/addon/")
