@@ -7,6 +7,7 @@ throw-away PostgreSQL cluster started for this run. Each database is migrated on
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -85,23 +86,41 @@ def make_app(database_url: str, instance_path: str, **overrides):
 
 
 def empty_database() -> None:
-    tables = db.metadata.sorted_tables
+    # Row by row, children first: on tables this small DELETE is several times quicker than
+    # TRUNCATE, which makes new files for every table. PostgreSQL's ids then start again at 1.
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in reversed(tables):
-            db.session.execute(table.delete())
+        db.session.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class c WHERE c.relkind = 'S'"))
     db.session.commit()
+
+
+# Apps kept for the whole run by the fixtures that only read their config (app, mail_app): building
+# one costs ~100 ms (URL rules compiled, every template and statement compiled again for its new
+# Jinja environment and engine), about as much as the average test itself. The database is still
+# emptied after every test and the engine's connections closed; only the compiled parts stay warm.
+_KEPT_APPS: dict[tuple, object] = {}
+
+
+def _kept_app(database_url: str, **overrides):
+    key = (database_url, tuple(sorted((name, repr(value)) for name, value in overrides.items())))
+    if key not in _KEPT_APPS:
+        _KEPT_APPS[key] = make_app(database_url, tempfile.mkdtemp(prefix="crm-kept-app-"), **overrides)
+    return _KEPT_APPS[key]
 
 
 @pytest.fixture
 def app_factory(database_url, tmp_path):
-    """Make apps on this test's database with extra config; emptied afterwards."""
+    """Make apps on this test's database with extra config; emptied afterwards. With keep=True
+    the app is one kept for the run (for callers that never change the app itself: no routes
+    added, no config changed)."""
     made = []
 
-    def factory(**overrides):
-        made.append(make_app(database_url, str(tmp_path / "instance"), **overrides))
+    def factory(keep: bool = False, **overrides):
+        if keep:
+            made.append(_kept_app(database_url, **overrides))
+        else:
+            made.append(make_app(database_url, str(tmp_path / "instance"), **overrides))
         return made[-1]
 
     yield factory
@@ -132,7 +151,7 @@ class FreshContextClient(FlaskClient):
 
 @pytest.fixture
 def app(app_factory):
-    app = app_factory()
+    app = app_factory(keep=True)
     app.test_client_class = FreshContextClient
     with app.app_context():
         yield app
@@ -278,7 +297,7 @@ def mail_app(app_factory, mail_cafile):
     """The app with the Mail Add-on enabled, trusting the test servers' certificates."""
     from mail.org import set_mail_addon_enabled
 
-    app = app_factory(MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
+    app = app_factory(keep=True, MAIL_TLS_CA_FILE=mail_cafile, MAIL_TIMEOUT_S=3)
     app.test_client_class = FreshContextClient
     with app.app_context():
         set_mail_addon_enabled(True)
