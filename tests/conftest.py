@@ -6,7 +6,9 @@ throw-away PostgreSQL cluster started for this run. Each database is migrated on
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -105,7 +107,9 @@ _KEPT_APPS: dict[tuple, object] = {}
 def _kept_app(database_url: str, **overrides):
     key = (database_url, tuple(sorted((name, repr(value)) for name, value in overrides.items())))
     if key not in _KEPT_APPS:
-        _KEPT_APPS[key] = make_app(database_url, tempfile.mkdtemp(prefix="crm-kept-app-"), **overrides)
+        instance = tempfile.mkdtemp(prefix="crm-kept-app-")
+        atexit.register(shutil.rmtree, instance, True)
+        _KEPT_APPS[key] = make_app(database_url, instance, **overrides)
     return _KEPT_APPS[key]
 
 

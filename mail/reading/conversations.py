@@ -56,12 +56,17 @@ class ConversationPage:
         return self.page > 1
 
 
+# The later messages of a listed message's conversation: one alias for good, so that the sharing
+# rule about it is built once (sharing.shared_with_others keeps it).
+NEWER = aliased(Email, name="newer")
+
+
 def _is_latest(conditions) -> ColumnElement:
     """The email (the emails table) is its conversation's latest among the messages `conditions`
     (about an alias) lets through. A correlated subquery read backwards from the conversation's
     (conversation, date) index per listed row, stopping at the first: never a join over all the
     mail (PostgreSQL planned NOT EXISTS as one, quadratic in the mailbox's size)."""
-    newer = aliased(Email)
+    newer = NEWER
     latest = (select(newer.id).where(newer.conversation_id == Email.conversation_id, *conditions(newer))
               .order_by(newer.date.desc(), newer.id.desc()).limit(1).correlate(Email).scalar_subquery())
     return or_(Email.conversation_id.is_(None), Email.id == latest)
