@@ -5,6 +5,7 @@ Every import counts: at the top, inside functions and under `if TYPE_CHECKING:`.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,7 @@ def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
     return found
 
 
+@functools.cache  # read once a run: every module's test asks for the whole graph
 def import_graph() -> dict[str, set[str]]:
     modules = project_modules()
     return {name: imports_of(path, name, set(modules)) for name, path in modules.items()}
