@@ -42,7 +42,9 @@ def test_add_test_create_and_change_the_password_of_a_pop3_account(page: Page, m
     expect(page.get_by_role("heading", name="Mail Accounts")).to_be_visible()
     row = page.locator("tr", has_text="Work")
     expect(row).to_contain_text("Default")
-    expect(row).to_contain_text("Ready")
+    # Its first poll was asked for with it: the row follows that poll (Waiting, Fetching) to Ready.
+    expect(row).to_contain_text("Ready", timeout=20000)
+    expect(row).to_contain_text("1 new")
 
     row.get_by_role("link", name="Change the password of Work").click()
     page.get_by_label("New password").fill("wrong-again")
