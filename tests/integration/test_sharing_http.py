@@ -1,12 +1,11 @@
 """The sharing truth table again, through HTTP: the related list, the reading page, the attachment
 download and the reply form. A hidden email is a 404 everywhere, exactly like a missing one."""
-import re
-
 import pytest
 
 from mail.org import set_mail_addon_enabled
 from models import Attachment, Direction, SharingMode, db
 from tests.conftest import PASSWORD
+from tests.integration.test_email_tab import _normalised  # a page less its fresh CSRF token
 from tests.integration.test_sharing_rule import CASES, configure, expected, make_email, world  # noqa: F401
 
 HTTP_VIEWERS = ["owner", "other", "admin"]
@@ -65,12 +64,6 @@ def test_truth_table_through_http(world, clients, mode, share, excluded, directi
     for url in urls(email, attachment, lead).values():  # a deactivated user's session has ended
         response = clients["deactivated"].get(url)
         assert response.status_code == 302 and "/signin" in response.location
-
-
-def _normalised(response) -> tuple[int, str]:
-    # A page carries a fresh CSRF token (timestamped): the only part allowed to differ.
-    page = re.sub(r'"X-CSRFToken": "[^"]*"', "", response.get_data(as_text=True))
-    return response.status_code, re.sub(r'name="csrf_token" value="[^"]*"', "", page)
 
 
 @pytest.mark.parametrize("viewer", ["other", "admin"])
